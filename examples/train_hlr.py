@@ -1,0 +1,128 @@
+r"""Train a recommender and measure it by full ranking on held-out
+interactions.
+
+    python examples/train_hlr.py                      # synthetic data, CML
+    python examples/train_hlr.py --dataset ml-100k --model cml
+    python examples/train_hlr.py --dataset yelp --model popular
+
+Writes ``results.json`` (and with ``--save-recommendations`` the top-K lists
+and the split as CSV files with original ids) into ``--output-dir``.
+"""
+import argparse
+import sys
+
+from hlr_graph.data.cli import add_data_arguments, data_options
+from hlr_graph.data.dataset import MissingDataError
+from hlr_graph.data.interactions import DataFormatError
+from hlr_graph.evaluation import METRIC_MODES
+from hlr_graph.loader import HISTORY_SAMPLING
+from hlr_graph.models import MODELS
+from hlr_graph.train import Experiment, TrainConfig, run_experiment
+
+# Flags that override the authors' settings (None: keep them).
+MODEL_FLAGS = {'lr': 'lr', 'margin': 'margin', 'dim': 'embedding_dim'}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add_data_arguments(parser, default='synthetic')
+    model = parser.add_argument_group('model')
+    model.add_argument('--model', choices=sorted(MODELS), default='cml')
+    model.add_argument('--dim', type=int, default=None,
+                       help='embedding size d (default: 100)')
+    model.add_argument('--margin', type=float, default=None,
+                       help="hinge margin m (default: the authors' setting)")
+    train = parser.add_argument_group('training')
+    train.add_argument('--lr', type=float, default=None,
+                       help="Adam's learning rate (default: the authors' "
+                       "setting for this data set and model)")
+    train.add_argument('--epochs', type=int, default=100)
+    train.add_argument('--batch-size', type=int, default=1000)
+    train.add_argument('--patience', type=int, default=None,
+                       help='stop after this many epochs without a better '
+                       'validation loss (default: run all epochs)')
+    train.add_argument('--seed', type=int, default=0,
+                       help='seeds initialisation, batches, negatives and '
+                       'histories (the split has --split-seed)')
+    train.add_argument('--device', default='cpu')
+    train.add_argument('--num-workers', type=int, default=0)
+    train.add_argument('--eval-every', type=int, default=0,
+                       help='print validation NDCG@10 / Recall@10 every N '
+                       'epochs (0: never)')
+    train.add_argument('--no-progress', action='store_true',
+                       help='hide the progress bar')
+    evaluation = parser.add_argument_group('evaluation')
+    evaluation.add_argument('--ks', type=int, nargs='+', default=[10, 20])
+    evaluation.add_argument('--metric-mode', choices=METRIC_MODES,
+                            default='standard',
+                            help="'reference': the authors' MAP and MRR")
+    evaluation.add_argument('--cohorts', type=int, default=5,
+                            help='disjoint test cohorts (0: all users only)')
+    evaluation.add_argument('--cohort-size', type=int, default=10_000)
+    evaluation.add_argument('--eval-users', type=int, default=None,
+                            help='test a random sample of this many users '
+                            '(also used for --eval-every)')
+    out = parser.add_argument_group('output')
+    out.add_argument('--output-dir', default=None,
+                     help='(default: runs/DATASET_MODEL_seedSEED)')
+    out.add_argument('--save-recommendations', action='store_true',
+                     help='also write recommendations.csv and the split '
+                     '(train.csv, valid.csv, test.csv) with original ids')
+    return parser.parse_args(argv)
+
+
+def experiment_from_args(args: argparse.Namespace) -> Experiment:
+    hyperparameters = {name: getattr(args, flag)
+                       for flag, name in MODEL_FLAGS.items()
+                       if getattr(args, flag) is not None}
+    output_dir = args.output_dir or (
+        f'runs/{args.dataset.replace("/", "_")}_{args.model}_seed{args.seed}')
+    return Experiment(
+        dataset=args.dataset, model=args.model,
+        data_options=data_options(args), hyperparameters=hyperparameters,
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+                          patience=args.patience, seed=args.seed,
+                          device=args.device, eval_every=args.eval_every,
+                          eval_users=args.eval_users,
+                          num_workers=args.num_workers,
+                          progress=not args.no_progress),
+        ks=args.ks, metric_mode=args.metric_mode, num_cohorts=args.cohorts,
+        cohort_size=args.cohort_size, eval_users=args.eval_users,
+        output_dir=output_dir,
+        save_recommendations=args.save_recommendations)
+
+
+def format_table(results: dict) -> str:
+    ks = sorted({int(name.split('@')[1]) for name in results['test']})
+    names = dict.fromkeys(name.split('@')[0] for name in results['test'])
+    lines = [
+        f"{results['model']} on {results['dataset']} ({results['split']} "
+        f"split, seed {results['seed']}): best epoch {results['best_epoch']}, "
+        f"train {results['train_seconds']:.1f}s, eval "
+        f"{results['eval_seconds']:.1f}s, {results['num_test_users']} test "
+        f"users, {results['metric_mode']} metrics",
+        f"{'metric':<12}" + ''.join(f'{"@" + str(k):>12}' for k in ks),
+    ]
+    for name in names:
+        lines.append(f'{name:<12}' + ''.join(
+            f"{results['test'][f'{name}@{k}']:>12.4f}" for k in ks))
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    exp = experiment_from_args(args)
+    try:
+        results = run_experiment(exp)
+    except (MissingDataError, DataFormatError, FileNotFoundError,
+            ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(format_table(results))
+    print(f'results written to {exp.output_dir}/results.json')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,78 @@
+r"""The bipartite interaction graph as a :class:`~torch_geometric.data.HeteroData`.
+
+Layout of every data set's graph::
+
+    data['user'].num_nodes, data['user'].raw_id        # original ids (str)
+    data['item'].num_nodes, data['item'].raw_id[, .name]
+    data['user', 'interacts', 'item'].edge_index       # [2, E_train] training
+    data['user', 'interacts', 'item'].val_edge_label_index   # [2, E_val]
+    data['user', 'interacts', 'item'].test_edge_label_index  # [2, E_test]
+    data['item', 'rev_interacts', 'user'].edge_index   # training, reversed
+
+Message passing sees ``edge_index`` (training interactions) only; the
+validation and test interactions are supervision targets kept beside it. Every
+edge tensor is sorted by user, then item.
+"""
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from hlr_graph.data.interactions import TEST, TRAIN, VALID, Interactions
+
+USER, ITEM = 'user', 'item'
+INTERACTS = (USER, 'interacts', ITEM)
+REV_INTERACTS = (ITEM, 'rev_interacts', USER)
+
+
+def to_hetero_data(data: Interactions, fold: np.ndarray,
+                   item_names: Optional[Dict[str, str]] = None) -> HeteroData:
+    r"""Builds the graph of re-indexed :obj:`data` with one fold code per
+    row; :obj:`item_names` maps original item ids to display names."""
+    out = HeteroData()
+    out[USER].num_nodes = data.num_users
+    out[USER].raw_id = data.user_ids.tolist()
+    out[ITEM].num_nodes = data.num_items
+    out[ITEM].raw_id = data.item_ids.tolist()
+    if item_names:
+        out[ITEM].name = [item_names.get(i, i) for i in out[ITEM].raw_id]
+
+    order = np.lexsort((data.item, data.user))
+    edges = torch.from_numpy(np.stack([data.user[order], data.item[order]]))
+    fold = torch.from_numpy(fold[order])
+    store = out[INTERACTS]
+    store.edge_index = edges[:, fold == TRAIN].contiguous()
+    store.val_edge_label_index = edges[:, fold == VALID].contiguous()
+    store.test_edge_label_index = edges[:, fold == TEST].contiguous()
+    out[REV_INTERACTS].edge_index = store.edge_index.flip(0)
+    return out
+
+
+SPLIT_KEYS = {'train': 'edge_index', 'val': 'val_edge_label_index',
+              'test': 'test_edge_label_index'}
+
+
+def split_edges(data: HeteroData, split: str) -> Tensor:
+    r"""The ``[2, E]`` (user, item) interactions of :obj:`split`
+    (``'train'``, ``'val'`` or ``'test'``)."""
+    if split not in SPLIT_KEYS:
+        raise ValueError(f"split must be one of {list(SPLIT_KEYS)}, got "
+                         f"'{split}'")
+    return data[INTERACTS][SPLIT_KEYS[split]]
+
+
+def known_edges(data: HeteroData, split: str) -> Tensor:
+    r"""The interactions a model may know when it is judged on :obj:`split`:
+    training ones for ``'train'`` and ``'val'``, training and validation ones
+    for ``'test'``. They form the user histories at that stage and are
+    excluded from the ranking."""
+    parts: Sequence[str] = ('train', 'val') if split == 'test' else ('train',)
+    return torch.cat([split_edges(data, s) for s in parts], dim=1)
+
+
+def item_popularity(data: HeteroData) -> Tensor:
+    r"""``[num_items]`` number of training users of every item."""
+    return torch.bincount(split_edges(data, 'train')[1],
+                          minlength=data[ITEM].num_nodes)

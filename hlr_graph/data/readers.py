@@ -1,0 +1,334 @@
+r"""Readers of the raw interaction formats.
+
+Each reader returns :class:`~hlr_graph.data.interactions.Interactions` with the
+original ids kept, and raises :class:`DataFormatError` naming the file and line
+of the first row it cannot read.
+"""
+import csv
+import glob
+import io
+import json
+import os.path as osp
+import tarfile
+import zipfile
+from array import array
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple, Union
+
+import numpy as np
+
+from hlr_graph.data.interactions import TEST, TRAIN, DataFormatError, Interactions
+
+Column = Union[int, str]
+
+
+class _Vocabulary:
+    r"""Assigns codes 0, 1, ... to ids in order of first appearance."""
+    def __init__(self):
+        self.index: Dict[str, int] = {}
+
+    def __call__(self, token: str) -> int:
+        return self.index.setdefault(token, len(self.index))
+
+    def finish(self, codes: array) -> Tuple[np.ndarray, np.ndarray]:
+        r"""Returns ``(codes, ids)`` with ids in numeric order when every id is
+        an integer, so that integer-id files keep their own order."""
+        ids = np.array(list(self.index), dtype=object)
+        codes = np.frombuffer(codes, dtype=np.int64).copy()
+        if len(ids) and all(_is_int(t) for t in ids):
+            order = np.argsort([int(t) for t in ids], kind='stable')
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            ids, codes = ids[order], rank[codes]
+        return codes, ids.astype(str)
+
+
+def _is_int(token: str) -> bool:
+    return token.lstrip('-').isdigit()
+
+
+@contextmanager
+def open_text(path: str, member: Optional[str] = None,
+              encoding: str = 'utf-8') -> Iterator[TextIO]:
+    r"""Opens a text file, or the file :obj:`member` inside a ``.zip`` or
+    ``.tar(.gz)`` archive at :obj:`path`, for reading."""
+    if member is None:
+        with open(path, encoding=encoding, newline='') as f:
+            yield f
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive, archive.open(member) as raw:
+            yield io.TextIOWrapper(raw, encoding=encoding, newline='')
+    else:
+        with tarfile.open(path) as archive:
+            raw = archive.extractfile(member)
+            if raw is None:
+                raise DataFormatError(path, f"'{member}' is not a file")
+            yield io.TextIOWrapper(raw, encoding=encoding, newline='')
+
+
+def archive_members(path: str) -> List[str]:
+    r"""The file names inside a ``.zip`` or ``.tar(.gz)`` archive."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    with tarfile.open(path) as archive:
+        return [m.name for m in archive.getmembers() if m.isfile()]
+
+
+def _resolve(header: List[str], column: Column, path: str, what: str) -> int:
+    if isinstance(column, int):
+        return column
+    if column not in header:
+        raise DataFormatError(
+            path, f"no {what} column named '{column}' in the header "
+            f'{header}', line=1)
+    return header.index(column)
+
+
+def read_table(
+    path: str,
+    sep: Optional[str] = '\t',
+    user_col: Column = 0,
+    item_col: Column = 1,
+    rating_col: Optional[Column] = None,
+    header: Union[bool, str] = False,
+    encoding: str = 'utf-8',
+    member: Optional[str] = None,
+) -> Interactions:
+    r"""Reads a delimited interaction file, one ``user, item[, rating, ...]``
+    row per line.
+
+    Args:
+        path (str): The file (or the archive holding :obj:`member`).
+        sep (str, optional): The field separator (may be several characters,
+            such as ``'::'``); :obj:`None` splits on any whitespace.
+        user_col, item_col (int or str): Column positions, or header names.
+        rating_col (int or str, optional): The rating or play-count column;
+            :obj:`None` for implicit data.
+        header (bool or str): Whether the first line is a header. ``'auto'``
+            takes it as one when its rating field is not a number, or when a
+            column is given by name.
+        encoding (str): The text encoding.
+        member (str, optional): The file inside an archive at :obj:`path`.
+    """
+    name = f'{path}:{member}' if member else path
+    users, items = _Vocabulary(), _Vocabulary()
+    user_codes, item_codes, ratings = array('q'), array('q'), array('d')
+    by_name = any(isinstance(c, str) for c in (user_col, item_col, rating_col))
+
+    with open_text(path, member, encoding) as f:
+        first = f.readline()
+        if not first.strip():
+            raise DataFormatError(name, 'the file is empty')
+        fields = [t.strip() for t in first.rstrip('\r\n').split(sep)]
+        if header == 'auto':
+            header = by_name or (isinstance(rating_col, int)
+                                 and len(fields) > rating_col
+                                 and not _is_number(fields[rating_col]))
+        elif by_name and not header:
+            raise DataFormatError(name, 'columns given by name need a header')
+        start = 2 if header else 1
+        lines = f if header else _chain(first, f)
+        if header:
+            user_col = _resolve(fields, user_col, name, 'user')
+            item_col = _resolve(fields, item_col, name, 'item')
+            if rating_col is not None:
+                rating_col = _resolve(fields, rating_col, name, 'rating')
+        width = 1 + max(c for c in (user_col, item_col, rating_col)
+                        if c is not None)
+
+        for lineno, line in enumerate(lines, start=start):
+            parts = line.rstrip('\r\n').split(sep)
+            if len(parts) < width:
+                if not line.strip():
+                    continue
+                raise DataFormatError(
+                    name, f'expected at least {width} fields separated by '
+                    f'{sep!r}, found {len(parts)}: {line.strip()!r}', lineno)
+            user, item = parts[user_col].strip(), parts[item_col].strip()
+            if not user or not item:
+                raise DataFormatError(name, f'empty user or item id: '
+                                      f'{line.strip()!r}', lineno)
+            if rating_col is not None:
+                try:
+                    ratings.append(float(parts[rating_col]))
+                except ValueError:
+                    raise DataFormatError(
+                        name, f'rating {parts[rating_col].strip()!r} is not '
+                        f'a number', lineno) from None
+            user_codes.append(users(user))
+            item_codes.append(items(item))
+
+    if len(user_codes) == 0:
+        raise DataFormatError(name, 'the file holds no interactions')
+    user, user_ids = users.finish(user_codes)
+    item, item_ids = items.finish(item_codes)
+    rating = (np.frombuffer(ratings, dtype=np.float64).copy()
+              if rating_col is not None else None)
+    return Interactions(user, item, user_ids, item_ids, rating)
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _chain(first: str, rest: TextIO) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def read_json_lines(
+    path: str,
+    user_key: str = 'user_id',
+    item_key: str = 'business_id',
+    rating_key: str = 'stars',
+) -> Interactions:
+    r"""Reads JSON-lines reviews, such as the Yelp academic data set's
+    ``yelp_academic_dataset_review.json`` (keys ``user_id``, ``business_id``,
+    ``stars``)."""
+    users, items = _Vocabulary(), _Vocabulary()
+    user_codes, item_codes, ratings = array('q'), array('q'), array('d')
+    with open_text(path) as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                user, item = record[user_key], record[item_key]
+                rating = float(record[rating_key])
+            except json.JSONDecodeError as e:
+                raise DataFormatError(path, f'invalid JSON: {e.msg}',
+                                      lineno) from None
+            except KeyError as e:
+                raise DataFormatError(path, f'missing key {e}', lineno) \
+                    from None
+            except (TypeError, ValueError):
+                raise DataFormatError(
+                    path, f'{rating_key} {record.get(rating_key)!r} is not a '
+                    f'number', lineno) from None
+            user_codes.append(users(str(user)))
+            item_codes.append(items(str(item)))
+            ratings.append(rating)
+    if len(user_codes) == 0:
+        raise DataFormatError(path, 'the file holds no interactions')
+    user, user_ids = users.finish(user_codes)
+    item, item_ids = items.finish(item_codes)
+    return Interactions(user, item, user_ids, item_ids,
+                        np.frombuffer(ratings, dtype=np.float64).copy())
+
+
+def find_lightgcn_files(folder: str) -> Tuple[Optional[str], str, str]:
+    r"""Locates ``train.txt`` and ``test.txt`` of a LightGCN-format data set
+    in :obj:`folder`, directly, one folder down, or inside a ``.zip`` /
+    ``.tar(.gz)`` archive there. Returns ``(archive, train, test)``, where
+    :obj:`archive` is :obj:`None` for plain files and :obj:`train` /
+    :obj:`test` are then paths, else member names. Raises
+    :class:`FileNotFoundError` when they are absent."""
+    for train in sorted(glob.glob(osp.join(folder, 'train.txt')) +
+                        glob.glob(osp.join(folder, '*', 'train.txt'))):
+        test = osp.join(osp.dirname(train), 'test.txt')
+        if osp.exists(test):
+            return None, train, test
+    for archive in sorted(glob.glob(osp.join(folder, '*'))):
+        if not archive.endswith(('.zip', '.tar', '.tar.gz', '.tgz')):
+            continue
+        names = archive_members(archive)
+        for train in names:
+            if osp.basename(train) == 'train.txt':
+                test = osp.join(osp.dirname(train), 'test.txt')
+                if test in names:
+                    return archive, train, test
+    raise FileNotFoundError(f'no train.txt and test.txt in {folder}')
+
+
+def read_lightgcn(
+    train: str,
+    test: str,
+    archive: Optional[str] = None,
+    user_list: Optional[str] = None,
+    item_list: Optional[str] = None,
+) -> Interactions:
+    r"""Reads a LightGCN-format split (Yelp2018, Gowalla, Amazon-book): one
+    line per user, ``uid iid iid ...`` separated by whitespace, ``0``-based
+    ids; a line may hold the user alone.
+
+    Args:
+        train, test (str): The two files, or their member names inside
+            :obj:`archive`.
+        archive (str, optional): A ``.zip`` or ``.tar(.gz)`` holding them.
+        user_list, item_list (str, optional): ``user_list.txt`` /
+            ``item_list.txt`` (header ``org_id remap_id``), which give the
+            original ids for display.
+    """
+    user_codes, item_codes, fold = array('q'), array('q'), array('b')
+    for name, code in ((train, TRAIN), (test, TEST)):
+        label = f'{archive}:{name}' if archive else name
+        with open_text(archive or name, name if archive else None) as f:
+            for lineno, line in enumerate(f, start=1):
+                tokens = line.split()
+                if not tokens:
+                    continue
+                try:
+                    ids = [int(t) for t in tokens]
+                except ValueError:
+                    bad = next(t for t in tokens if not _is_int(t))
+                    raise DataFormatError(label, f'id {bad!r} is not an '
+                                          f'integer', lineno) from None
+                if min(ids) < 0:
+                    raise DataFormatError(label, 'ids must be >= 0', lineno)
+                user_codes.extend([ids[0]] * (len(ids) - 1))
+                item_codes.extend(ids[1:])
+                fold.extend([code] * (len(ids) - 1))
+    if len(user_codes) == 0:
+        raise DataFormatError(archive or train, 'no interactions in '
+                              f'{train} and {test}')
+    user = np.frombuffer(user_codes, dtype=np.int64).copy()
+    item = np.frombuffer(item_codes, dtype=np.int64).copy()
+    user_ids = _remap_ids(user_list, int(user.max()) + 1)
+    item_ids = _remap_ids(item_list, int(item.max()) + 1)
+    return Interactions(user, item, user_ids, item_ids,
+                        fold=np.frombuffer(fold, dtype=np.int8).copy())
+
+
+def _remap_ids(path: Optional[str], size: int) -> np.ndarray:
+    r"""Original ids from a LightGCN ``org_id remap_id`` list; the remapped
+    ids themselves where there is no list."""
+    ids = np.arange(size).astype(str).astype(object)
+    if path is not None and osp.exists(path):
+        with open_text(path) as f:
+            next(f, None)
+            for lineno, line in enumerate(f, start=2):
+                tokens = line.split()
+                if len(tokens) < 2 or not _is_int(tokens[-1]):
+                    raise DataFormatError(
+                        path, 'expected "org_id remap_id"', lineno)
+                remap = int(tokens[-1])
+                if remap >= len(ids):
+                    ids = np.concatenate(
+                        [ids, np.arange(len(ids), remap + 1).astype(str)])
+                ids[remap] = ' '.join(tokens[:-1])
+    return ids.astype(str)
+
+
+def read_names(path: str, sep: str, id_col: int, name_col: int,
+               header: bool = False, encoding: str = 'utf-8',
+               quoted: bool = False) -> Dict[str, str]:
+    r"""Reads an id -> display name table (movie titles, artist names).
+    Quoted CSV files (``movies.csv``) set :obj:`quoted`."""
+    with open_text(path, encoding=encoding) as f:
+        rows: Sequence = (csv.reader(f) if quoted else
+                          (line.rstrip('\r\n').split(sep) for line in f))
+        names = {}
+        for lineno, row in enumerate(rows, start=1):
+            if (header and lineno == 1) or not row or row == ['']:
+                continue
+            if len(row) <= max(id_col, name_col):
+                raise DataFormatError(path, f'expected at least '
+                                      f'{max(id_col, name_col) + 1} fields',
+                                      lineno)
+            names[row[id_col].strip()] = row[name_col].strip()
+    return names

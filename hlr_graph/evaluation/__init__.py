@@ -1,0 +1,14 @@
+r"""The paper's protocol: full ranking of every item, top-K metrics, user
+cohorts."""
+from hlr_graph.evaluation.evaluator import Evaluator, make_cohorts
+from hlr_graph.evaluation.metrics import (
+    METRIC_MODES,
+    ReferenceMAP,
+    ReferenceMRR,
+    ranking_metrics,
+)
+
+__all__ = [
+    'Evaluator', 'make_cohorts', 'METRIC_MODES', 'ReferenceMAP',
+    'ReferenceMRR', 'ranking_metrics'
+]

@@ -1,0 +1,176 @@
+r"""Sampling of user histories and of negative items on the bipartite graph."""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch_geometric.utils import cumsum
+
+HISTORY_SAMPLING = ('random', 'unpop')
+
+
+class UserItemIndex:
+    r"""The (user, item) pairs of a bipartite graph in CSR form, for neighbour
+    lookups and membership tests.
+
+    Args:
+        edge_index (torch.Tensor): ``[2, E]`` (user, item) pairs, no
+            duplicates.
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+    """
+    def __init__(self, edge_index: Tensor, num_users: int, num_items: int):
+        self.num_users, self.num_items = num_users, num_items
+        key = edge_index[0] * num_items + edge_index[1]
+        self.key, self.perm = key.sort()
+        self.col = edge_index[1][self.perm]
+        self.rowptr = cumsum(torch.bincount(edge_index[0],
+                                            minlength=num_users))
+
+    def degree(self, user: Tensor) -> Tensor:
+        return self.rowptr[user + 1] - self.rowptr[user]
+
+    def find(self, user: Tensor, item: Tensor) -> Tensor:
+        r"""The CSR position of each (user, item) pair, ``-1`` where the pair
+        is not in the graph."""
+        key = user * self.num_items + item
+        pos = torch.searchsorted(self.key, key)
+        found = pos < self.key.numel()
+        found[found.clone()] &= self.key[pos[found]] == key[found]
+        return torch.where(found, pos, -1)
+
+    def contains(self, user: Tensor, item: Tensor) -> Tensor:
+        return self.find(user, item) >= 0
+
+
+def sample_negatives(positives: UserItemIndex, user: Tensor,
+                     generator: Optional[torch.Generator] = None,
+                     max_rounds: int = 1000) -> Tensor:
+    r"""One item per user drawn uniformly from all items and drawn again while
+    it is one of the user's :obj:`positives` (the paper's triplet sampling,
+    section 4.3.2)."""
+    neg = torch.randint(positives.num_items, user.shape, generator=generator)
+    bad = torch.arange(user.numel())
+    for _ in range(max_rounds):
+        bad = bad[positives.contains(user[bad], neg[bad])]
+        if bad.numel() == 0:
+            return neg
+        neg[bad] = torch.randint(positives.num_items, bad.shape,
+                                 generator=generator)
+    full = user[bad[positives.degree(user[bad]) >= positives.num_items]]
+    raise RuntimeError(f'could not draw a negative item for users '
+                       f'{full.unique().tolist()[:10]}: they interacted with '
+                       f'every item')
+
+
+class HistorySampler:
+    r"""Draws at most :obj:`max_history` items from each query user's
+    neighbourhood, never the query's own target item (the user history
+    :math:`\mathcal{N}_u` of eq. 5, as the reference code samples it).
+
+    Users with at most :obj:`max_history` candidates keep all of them.
+    Larger neighbourhoods are subsampled afresh at each call, either
+    uniformly without replacement (``'random'``) or with replacement and
+    probability proportional to ``1 / popularity`` (``'unpop'``), where the
+    popularity of an item is its number of users in :obj:`graph`.
+
+    Args:
+        graph (UserItemIndex): The interactions histories are drawn from.
+        max_history (int): The largest history :math:`L`; ``0`` draws none,
+            a negative value keeps every neighbour.
+        sampling (str): ``'random'`` or ``'unpop'``.
+    """
+    def __init__(self, graph: UserItemIndex, max_history: int,
+                 sampling: str = 'random'):
+        if sampling not in HISTORY_SAMPLING:
+            raise ValueError(f'history sampling must be one of '
+                             f"{HISTORY_SAMPLING}, got '{sampling}'")
+        self.graph, self.max_history, self.sampling = graph, max_history, \
+            sampling
+        if sampling == 'unpop':
+            popularity = torch.bincount(graph.col, minlength=graph.num_items)
+            weight = 1.0 / popularity[graph.col].double()
+            self.cum_weight = cumsum(weight)
+
+    def __call__(self, user: Tensor, target: Optional[Tensor] = None,
+                 generator: Optional[torch.Generator] = None
+                 ) -> Tuple[Tensor, Tensor, Tensor]:
+        r"""Samples the histories of ``[Q]`` queries.
+
+        Args:
+            user (torch.Tensor): ``[Q]`` query users.
+            target (torch.Tensor, optional): ``[Q]`` target items left out of
+                their own query's history.
+            generator (torch.Generator, optional): The random source.
+
+        Returns:
+            ``(query, item, position)``, each ``[E]``: the query index, the
+            history item, and its CSR position in the graph (its edge id
+            after :attr:`UserItemIndex.perm`), sorted by query.
+        """
+        graph = self.graph
+        start = graph.rowptr[user]
+        degree = graph.rowptr[user + 1] - start
+        skip = torch.full_like(user, -1)  # Target offset in the row.
+        if target is not None:
+            pos = graph.find(user, target)
+            skip = torch.where(pos >= 0, pos - start, -1)
+        count = degree - (skip >= 0).long()
+        limit = count if self.max_history < 0 else count.clamp(
+            max=self.max_history)
+
+        big = count > limit
+        offset = torch.empty(int(limit.sum()), dtype=torch.long)
+        query = torch.repeat_interleave(torch.arange(user.numel()), limit)
+        rank = torch.arange(offset.numel()) - cumsum(limit)[:-1][query]
+
+        small = ~big[query]  # Take every candidate.
+        offset[small] = rank[small]
+        if big.any():
+            rows = big.nonzero().view(-1)
+            drawn = (self._unpop(start[rows], degree[rows], skip[rows],
+                                 generator) if self.sampling == 'unpop' else
+                     _floyd(count[rows], self.max_history, generator))
+            offset[~small] = drawn.view(-1)
+        # Offsets count candidates; step over the left-out target:
+        offset += (skip[query] >= 0) & (offset >= skip[query])
+        position = start[query] + offset
+        return query, graph.col[position], position
+
+    def _unpop(self, start: Tensor, degree: Tensor, skip: Tensor,
+               generator: Optional[torch.Generator]) -> Tensor:
+        r"""``[R, L]`` candidate offsets (row offsets that leave out
+        :obj:`skip`) drawn with replacement, with probability
+        ``~ 1 / popularity``."""
+        cum = self.cum_weight
+        low = cum[start].unsqueeze(1)
+        total = cum[start + degree].unsqueeze(1) - low
+        skip = skip.unsqueeze(1)
+        at = start.unsqueeze(1) + skip.clamp(min=0)
+        skip_low = cum[at] - low
+        skip_weight = torch.where(skip >= 0, cum[at + 1] - cum[at], 0.0)
+        draw = torch.rand((start.numel(), self.max_history),
+                          generator=generator, dtype=torch.float64)
+        draw = draw * (total - skip_weight)
+        draw = draw + torch.where(draw >= skip_low, skip_weight, 0.0)
+        position = torch.searchsorted(cum, low + draw, right=True) - 1
+        offset = torch.minimum(position - start.unsqueeze(1),
+                               degree.unsqueeze(1) - 1)
+        # Rounding can land on the left-out offset itself: keep the one
+        # before it (its left neighbour is a candidate, or offset 0 is).
+        offset = offset - ((skip >= 0) & (offset >= skip)).long()
+        return offset.clamp(min=0)
+
+
+def _floyd(count: Tensor, size: int,
+           generator: Optional[torch.Generator]) -> Tensor:
+    r"""``[R, size]`` distinct offsets drawn uniformly from
+    ``range(count[r])`` for every row (R. Floyd's algorithm, vectorised over
+    rows; expects ``count > size``)."""
+    out = torch.empty((count.numel(), size), dtype=torch.long)
+    for k in range(size):
+        top = count - size + k  # Draw from range(top + 1).
+        draw = (torch.rand(count.shape, generator=generator, dtype=torch.float64)
+                * (top + 1)).long().clamp(max=top)
+        seen = (out[:, :k] == draw.unsqueeze(1)).any(dim=1)
+        out[:, k] = torch.where(seen, top, draw)
+    return out

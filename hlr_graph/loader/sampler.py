@@ -1,0 +1,109 @@
+r"""A pure-torch :class:`~torch_geometric.sampler.BaseSampler` of training
+triplets with user histories."""
+from typing import Dict, Optional
+
+import torch
+from torch import Tensor
+from torch_geometric.sampler import (
+    BaseSampler,
+    EdgeSamplerInput,
+    HeteroSamplerOutput,
+    NegativeSampling,
+)
+
+from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
+from hlr_graph.loader.history import HistorySampler, UserItemIndex, \
+    sample_negatives
+
+
+class TripletSampler(BaseSampler):
+    r"""Samples, for every supervision edge :math:`(u, v)`, a negative item
+    :math:`v^-` and the history of the query: at most :obj:`max_history` of
+    :math:`u`'s items in :obj:`graph`, never :math:`v` itself, drawn afresh
+    at every visit.
+
+    The output is a disjoint subgraph per supervision edge, laid out as PyG's
+    neighbour samplers lay out ``neg_sampling='triplet'`` with
+    ``disjoint=True``: query :math:`b` owns user node :math:`b`, positive
+    item node :math:`b` and negative item node :math:`B + b`; its history
+    items are further item nodes, linked to user node :math:`b` by
+    ``('user', 'interacts', 'item')`` edges (and their reverse).
+
+    Args:
+        graph (torch.Tensor): ``[2, E]`` (user, item) interactions that
+            histories come from (the message-passing edges).
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+        max_history (int): The history size :math:`L` (``0``: no history).
+        history_sampling (str): ``'random'`` (uniform, without replacement)
+            or ``'unpop'`` (with replacement, ``~ 1 / popularity``).
+        positives (torch.Tensor, optional): ``[2, P]`` interactions a negative
+            must not be (default: :obj:`graph`).
+        seed (int, optional): Seeds the random draws.
+    """
+    def __init__(
+        self,
+        graph: Tensor,
+        num_users: int,
+        num_items: int,
+        max_history: int = 0,
+        history_sampling: str = 'random',
+        positives: Optional[Tensor] = None,
+        seed: Optional[int] = None,
+    ):
+        self.graph = UserItemIndex(graph, num_users, num_items)
+        self.history = HistorySampler(self.graph, max_history,
+                                      history_sampling)
+        self.positives = (self.graph if positives is None else UserItemIndex(
+            positives, num_users, num_items))
+        self.generator = torch.Generator()
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        else:
+            self.generator.seed()
+
+    def sample_from_nodes(self, index, **kwargs):
+        raise NotImplementedError(f'{self.__class__.__name__} samples from '
+                                  f'edges only')
+
+    def sample_from_edges(
+        self,
+        index: EdgeSamplerInput,
+        neg_sampling: Optional[NegativeSampling] = None,
+    ) -> HeteroSamplerOutput:
+        user, pos = index.row, index.col
+        num_pos = user.numel()
+        dst = [pos]
+        if neg_sampling is not None:
+            if not neg_sampling.is_triplet() or neg_sampling.amount != 1:
+                raise ValueError(f"{self.__class__.__name__} supports "
+                                 f"neg_sampling='triplet' with one negative")
+            dst.append(sample_negatives(self.positives, user,
+                                        self.generator))
+        query, item, edge = self.history(user, pos, self.generator)
+        first_history = num_pos * len(dst)
+        history_node = first_history + torch.arange(item.numel())
+
+        seeds = torch.arange(num_pos)
+        batch: Dict[str, Tensor] = {
+            USER: seeds, ITEM: torch.cat([seeds] * len(dst) + [query])}
+        out = HeteroSamplerOutput(
+            node={USER: user, ITEM: torch.cat(dst + [item])},
+            row={INTERACTS: query, REV_INTERACTS: history_node},
+            col={INTERACTS: history_node, REV_INTERACTS: query},
+            edge={INTERACTS: edge, REV_INTERACTS: edge},
+            batch=batch,
+        )
+        if neg_sampling is None:
+            out.metadata = (index.input_id, torch.stack([seeds, seeds]),
+                            index.label, index.time)
+        else:
+            out.metadata = (index.input_id, seeds, seeds, seeds + num_pos,
+                            index.time)
+        return out
+
+    @property
+    def edge_permutation(self) -> Dict:
+        r"""Maps the sampler's CSR positions back to edge ids of
+        :obj:`graph`."""
+        return {INTERACTS: self.graph.perm, REV_INTERACTS: self.graph.perm}

@@ -1,0 +1,113 @@
+r"""The link-prediction loader of training triplets, and the triplets it
+yields as plain index tensors."""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+from torch_geometric.loader import LinkLoader
+from torch_geometric.sampler import NegativeSampling
+
+from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
+from hlr_graph.loader.sampler import TripletSampler
+
+
+class TripletLoader(LinkLoader):
+    r"""Mini-batches of (user, positive item, negative item, the user's
+    sampled history) over the supervision edges :obj:`edge_label_index`,
+    as :class:`~torch_geometric.data.HeteroData` mini-batches of a
+    :class:`~torch_geometric.loader.LinkLoader` with a
+    :class:`~hlr_graph.loader.TripletSampler`.
+
+    Read a mini-batch with :meth:`TripletBatch.from_hetero`.
+
+    Args:
+        data (HeteroData): The graph; its ``('user', 'interacts', 'item')``
+            ``edge_index`` holds the interactions histories are drawn from.
+        edge_label_index (torch.Tensor, optional): ``[2, B_total]``
+            supervision edges (default: the training edges themselves).
+        max_history (int): The history size :math:`L`. (default: ``0``)
+        history_sampling (str): ``'random'`` or ``'unpop'``.
+        positives (torch.Tensor, optional): ``[2, P]`` interactions negatives
+            must avoid (default: the graph's edges).
+        seed (int, optional): Seeds the shuffling and the sampler.
+        **kwargs: :class:`torch.utils.data.DataLoader` arguments such as
+            :obj:`batch_size`, :obj:`shuffle` or :obj:`num_workers`.
+    """
+    def __init__(
+        self,
+        data: HeteroData,
+        edge_label_index: Optional[Tensor] = None,
+        max_history: int = 0,
+        history_sampling: str = 'random',
+        positives: Optional[Tensor] = None,
+        seed: Optional[int] = None,
+        **kwargs,
+    ):
+        num_users, num_items = data[USER].num_nodes, data[ITEM].num_nodes
+        edge_index = data[INTERACTS].edge_index
+        graph = HeteroData()  # Only what mini-batches need to carry.
+        graph[USER].num_nodes, graph[ITEM].num_nodes = num_users, num_items
+        graph[INTERACTS].edge_index = edge_index
+        graph[REV_INTERACTS].edge_index = edge_index.flip(0)
+        if edge_label_index is None:
+            edge_label_index = edge_index
+
+        sampler = TripletSampler(edge_index, num_users, num_items, max_history,
+                                 history_sampling, positives, seed)
+        if seed is not None and 'generator' not in kwargs:
+            kwargs['generator'] = torch.Generator().manual_seed(seed)
+        super().__init__(graph, sampler,
+                         edge_label_index=(INTERACTS, edge_label_index),
+                         neg_sampling=NegativeSampling('triplet'), **kwargs)
+
+
+@dataclass
+class TripletBatch:
+    r"""Training triplets in global ids.
+
+    Attributes:
+        user (torch.Tensor): ``[B]`` users.
+        pos (torch.Tensor): ``[B]`` positive items.
+        neg (torch.Tensor): ``[B]`` negative items.
+        history (torch.Tensor): ``[2, E]`` history edges ``(query, item)``:
+            row ``b`` of :obj:`history[0]` belongs to triplet ``b``; never the
+            triplet's own positive item.
+    """
+    user: Tensor
+    pos: Tensor
+    neg: Tensor
+    history: Tensor
+
+    @classmethod
+    def from_hetero(cls, batch: HeteroData) -> 'TripletBatch':
+        r"""Reads a ``neg_sampling='triplet'`` mini-batch of
+        :class:`TripletLoader`, or of
+        :class:`~torch_geometric.loader.LinkNeighborLoader` (disjoint or not)
+        when ``pyg-lib`` or ``torch-sparse`` is installed. A history edge is
+        kept for every triplet of its user, except the edge to the triplet's
+        own positive item, so that the target never leaks into its history.
+        """
+        user_store, item_store = batch[USER], batch[ITEM]
+        src = user_store.src_index
+        pos = item_store.n_id[item_store.dst_pos_index]
+        neg = item_store.n_id[item_store.dst_neg_index]
+        local_user, local_item = batch[INTERACTS].edge_index
+        # Join history edges (by local user) with the triplets of that user:
+        order = local_user.argsort(stable=True)
+        local_user, local_item = local_user[order], local_item[order]
+        count = torch.bincount(local_user, minlength=user_store.num_nodes)
+        start = torch.cumsum(count, 0) - count
+        per_query = count[src]
+        query = torch.repeat_interleave(torch.arange(src.numel()), per_query)
+        rank = torch.arange(query.numel()) - (torch.cumsum(per_query, 0) -
+                                              per_query)[query]
+        item = item_store.n_id[local_item[start[src][query] + rank]]
+        keep = item != pos[query]
+        return cls(user_store.n_id[src], pos, neg,
+                   torch.stack([query[keep], item[keep]]))
+
+    def to(self, device) -> 'TripletBatch':
+        return TripletBatch(self.user.to(device), self.pos.to(device),
+                            self.neg.to(device), self.history.to(device))

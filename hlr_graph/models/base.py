@@ -1,0 +1,92 @@
+r"""The interface every recommender implements."""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from hlr_graph.loader.history import HistorySampler, UserItemIndex
+from hlr_graph.loader.triplet_loader import TripletBatch
+from hlr_graph.models.ranking import rank_items
+
+
+class Recommender(torch.nn.Module):
+    r"""A recommender over :obj:`num_users` users and :obj:`num_items` items.
+
+    Models trained by gradient implement :meth:`loss` on triplet batches;
+    models with a closed-form fit (most-popular, ALS) implement :meth:`fit`.
+    All implement :meth:`score`, the exact score of every item, which
+    :meth:`recommend` and the evaluator rank.
+
+    Attributes:
+        max_history (int): The history size :math:`L` the model reads at
+            scoring time (``0``: it reads none).
+        history_sampling (str): How that history is drawn (``'random'`` or
+            ``'unpop'``).
+    """
+    max_history: int = 0
+    history_sampling: str = 'random'
+
+    def __init__(self, num_users: int, num_items: int):
+        super().__init__()
+        self.num_users, self.num_items = num_users, num_items
+
+    def loss(self, batch: TripletBatch) -> Tensor:
+        r"""The training loss of a triplet batch, summed over triplets."""
+        raise NotImplementedError(f'{self.__class__.__name__} is not trained '
+                                  f'by gradient; call fit()')
+
+    def fit(self, edge_index: Tensor):
+        r"""Fits the model to ``[2, E]`` training interactions in closed
+        form."""
+        raise NotImplementedError(f'{self.__class__.__name__} is trained by '
+                                  f'gradient on triplets')
+
+    def score(self, user: Tensor, history: Optional[Tensor] = None) -> Tensor:
+        r"""``[U, num_items]`` scores of every item for ``[U]`` users, higher
+        is better. :obj:`history` holds ``[2, E]`` edges ``(row in user,
+        item)`` for models with :attr:`max_history` ``!= 0``."""
+        raise NotImplementedError
+
+    def constrain_(self):
+        r"""Projects parameters back onto their constraints after an
+        optimiser step (no-op by default)."""
+
+    @torch.no_grad()
+    def recommend(
+        self,
+        user: Tensor,
+        k: int,
+        edge_index: Tensor,
+        exclude: Optional[Tensor] = None,
+        generator: Optional[torch.Generator] = None,
+    ) -> Tuple[Tensor, Tensor]:
+        r"""The top-:obj:`k` items of every user in one batched call.
+
+        Args:
+            user (torch.Tensor): ``[U]`` users.
+            k (int): The list length.
+            edge_index (torch.Tensor): ``[2, E]`` known (user, item)
+                interactions, such as the training ones: the users'
+                histories, and the items left out by default.
+            exclude (torch.Tensor, optional): ``[2, X]`` pairs never
+                recommended (default: :obj:`edge_index`; pass an empty
+                ``[2, 0]`` tensor to leave nothing out).
+            generator (torch.Generator, optional): Draws the histories.
+
+        Returns:
+            ``(items, scores)``, each ``[U, k]``, best first; ``-1`` / ``-inf``
+            pad users with fewer than :obj:`k` candidates.
+        """
+        was_training = self.training
+        self.eval()
+        known = UserItemIndex(edge_index.cpu(), self.num_users,
+                              self.num_items)
+        excluded = known if exclude is None else UserItemIndex(
+            exclude.cpu(), self.num_users, self.num_items)
+        history = (HistorySampler(known, self.max_history,
+                                  self.history_sampling)
+                   if self.max_history != 0 else None)
+        out = rank_items(self.score, user, k, self.num_items, excluded,
+                         history, generator)
+        self.train(was_training)
+        return out

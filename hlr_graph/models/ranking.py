@@ -1,0 +1,104 @@
+r"""Full ranking: score every item for a set of users in bounded memory,
+leave out known items, keep the top :math:`k` with deterministic ties."""
+from typing import Callable, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from hlr_graph.loader.history import HistorySampler, UserItemIndex
+
+MAX_SCORES = 2**24
+r"""Scores held at once by :func:`rank_items` (64 MB of float32)."""
+
+
+def top_k(scores: Tensor, k: int) -> Tuple[Tensor, Tensor]:
+    r"""The :obj:`k` best columns of every row of ``[U, I]`` :obj:`scores`,
+    best first; equal scores are ordered by column index, so that the result
+    depends on the scores alone. Returns ``(values, indices)``, each
+    ``[U, k]``."""
+    k = min(k, scores.size(1))
+    values, index = scores.topk(k, dim=1)
+    # Rows where the k-th value is shared with a column outside the top k
+    # need the lowest-index tied columns instead:
+    kth = values[:, -1:]
+    tied = (scores == kth).sum(dim=1) > (values == kth).sum(dim=1)
+    if tied.any():
+        rows = tied.nonzero().view(-1)
+        sub = scores[rows]
+        above = sub > kth[rows]
+        equal = sub == kth[rows]
+        room = k - above.sum(dim=1, keepdim=True)
+        take = above | (equal & (equal.cumsum(dim=1) <= room))
+        index[rows] = take.nonzero()[:, 1].view(-1, k)
+    index = index.sort(dim=1).values  # By column, then stable by score:
+    values = scores.gather(1, index)
+    order = values.argsort(dim=1, descending=True, stable=True)
+    return values.gather(1, order), index.gather(1, order)
+
+
+def rank_items(
+    score: Callable[[Tensor, Optional[Tensor]], Tensor],
+    user: Tensor,
+    k: int,
+    num_items: int,
+    exclude: Optional[UserItemIndex] = None,
+    history: Optional[HistorySampler] = None,
+    generator: Optional[torch.Generator] = None,
+    max_scores: int = MAX_SCORES,
+) -> Tuple[Tensor, Tensor]:
+    r"""The top-:obj:`k` items of every user.
+
+    Args:
+        score (callable): ``score(user [U], history [2, E] or None)`` returns
+            ``[U, num_items]`` scores, higher is better
+            (:meth:`Recommender.score`).
+        user (torch.Tensor): ``[U]`` users, on the scoring device.
+        k (int): The list length.
+        num_items (int): The number of items.
+        exclude (UserItemIndex, optional): Pairs never recommended.
+        history (HistorySampler, optional): Draws each user's history, once
+            per call and for all users together, so that the result does not
+            depend on the chunking.
+        generator (torch.Generator, optional): The history's random source.
+        max_scores (int): Users are scored in chunks of about this many
+            scores.
+
+    Returns:
+        ``(items, scores)``, each ``[U, k]``, best first; rows with fewer
+        than :obj:`k` candidates end in item ``-1`` with score ``-inf``.
+    """
+    chunk = max(1, max_scores // max(num_items, 1))
+    cpu_user = user.cpu()
+    if history is not None:  # Drawn once for all users, whatever the chunks.
+        query, item, _ = history(cpu_user, generator=generator)
+        bounds = torch.searchsorted(
+            query, torch.arange(0, user.numel() + chunk, chunk)).tolist()
+    items, values = [], []
+    for i, start in enumerate(range(0, user.numel(), chunk)):
+        users = user[start:start + chunk]
+        sampled = None
+        if history is not None:
+            part = slice(bounds[i], bounds[i + 1])
+            sampled = torch.stack([query[part] - start,
+                                   item[part]]).to(users.device)
+        scores = score(users, sampled)
+        if scores.isnan().any():
+            raise FloatingPointError('the model scored an item as NaN')
+        if exclude is not None:
+            row, col = _neighbours(exclude, cpu_user[start:start + chunk])
+            scores[row.to(scores.device), col.to(scores.device)] = -torch.inf
+        value, index = top_k(scores, k)
+        index[value == -torch.inf] = -1
+        items.append(index)
+        values.append(value)
+    return torch.cat(items), torch.cat(values)
+
+
+def _neighbours(index: UserItemIndex, user: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""``(row, item)`` for every item of every user, ``row`` indexing
+    :obj:`user`."""
+    start, degree = index.rowptr[user], index.degree(user)
+    row = torch.repeat_interleave(torch.arange(user.numel()), degree)
+    offset = torch.arange(row.numel()) - (torch.cumsum(degree, 0) -
+                                          degree)[row]
+    return row, index.col[start[row] + offset]

@@ -1,0 +1,53 @@
+r"""Models by the names the command line accepts, with the authors' tuned
+hyperparameters (reference_implementation.md section 6)."""
+import inspect
+from typing import Dict, Type
+
+from hlr_graph.models.base import Recommender
+from hlr_graph.models.cml import CML
+from hlr_graph.models.popular import MostPopular
+
+MODELS: Dict[str, Type[Recommender]] = {
+    'popular': MostPopular,
+    'cml': CML,
+}
+
+FAMILIES = {
+    'ml-100k': 'movielens', 'ml-1m': 'movielens', 'ml-20m': 'movielens',
+    'ml-25m': 'movielens', 'ml-latest-small': 'movielens',
+    'echonest': 'echonest', 'lastfm': 'echonest',
+    'yelp': 'yelp', 'yelp-raw': 'yelp', 'yelp-stars': 'yelp',
+    'amazon-ratings': 'amazon', 'amazon-book': 'amazon',
+}
+r"""Which of the paper's four data sets each source stands closest to."""
+
+DEFAULTS: Dict[str, Dict[str, Dict]] = {
+    'movielens': {'cml': dict(lr=7.5e-4, margin=0.5)},
+    'echonest': {'cml': dict(lr=7.5e-4, margin=0.5)},
+    'yelp': {'cml': dict(lr=7.5e-4, margin=0.5)},
+    'amazon': {'cml': dict(lr=5e-4, margin=0.5)},
+}
+r"""Tuned settings by family and model; other families (synthetic, generic
+files, Gowalla) take MovieLens's."""
+
+
+def default_hyperparameters(dataset: str, model: str) -> Dict:
+    r"""The authors' settings of :obj:`model` on the family of
+    :obj:`dataset`: the learning rate ``lr`` and the model's arguments."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model '{model}': give one of "
+                         f'{sorted(MODELS)}')
+    family = FAMILIES.get(dataset, 'movielens')
+    return dict(DEFAULTS[family].get(model, {}))
+
+
+def build_model(name: str, num_users: int, num_items: int,
+                **hyperparameters) -> Recommender:
+    r"""Builds model :obj:`name`, passing the :obj:`hyperparameters` its
+    constructor takes and rejecting unknown ones."""
+    cls = MODELS[name]
+    accepted = inspect.signature(cls.__init__).parameters
+    unknown = set(hyperparameters) - set(accepted)
+    if unknown:
+        raise ValueError(f"model '{name}' takes no {sorted(unknown)}")
+    return cls(num_users, num_items, **hyperparameters)

@@ -1,0 +1,172 @@
+r"""One training loop for every model: epochs of triplet batches, validation
+loss, best-epoch selection, early stopping, reproducible seeds."""
+import copy
+import os
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import torch
+from torch_geometric.data import HeteroData
+from tqdm import tqdm
+
+from hlr_graph.data.graph import known_edges, split_edges
+from hlr_graph.evaluation.evaluator import Evaluator
+from hlr_graph.loader.triplet_loader import TripletBatch, TripletLoader
+from hlr_graph.models.base import Recommender
+
+
+@dataclass
+class TrainConfig:
+    r"""Training settings; the defaults are the paper's (section 4.3.2).
+
+    Attributes:
+        epochs (int): The most epochs to run. (default: ``100``)
+        batch_size (int): Triplets per step. (default: ``1000``)
+        lr (float): Adam's learning rate. (default: ``1e-3``)
+        patience (int, optional): Stop after this many epochs without a
+            better validation loss (default: :obj:`None`, run every epoch as
+            the reference code does).
+        seed (int): Seeds batch order, negatives and histories.
+        device (str): Where the model runs.
+        eval_every (int): Also measure validation NDCG@10 and Recall@10 every
+            this many epochs (``0``: never); for monitoring, not selection.
+        eval_users (int, optional): Measure them on a sample of this many
+            validation users.
+        num_workers (int): Sampling processes of the loaders.
+        progress (bool): Show a progress bar.
+        checkpoint (str, optional): Save the best epoch's weights here.
+    """
+    epochs: int = 100
+    batch_size: int = 1000
+    lr: float = 1e-3
+    patience: Optional[int] = None
+    seed: int = 0
+    device: str = 'cpu'
+    eval_every: int = 0
+    eval_users: Optional[int] = None
+    num_workers: int = 0
+    progress: bool = True
+    checkpoint: Optional[str] = None
+
+
+class Trainer:
+    r"""Trains :obj:`model` on the training interactions of :obj:`data`
+    with Adam on the summed triplet loss, projecting the parameters after
+    every step (:meth:`Recommender.constrain_`).
+
+    After each epoch it computes the validation loss: the same loss on the
+    validation interactions, with histories from the training interactions
+    and negatives that avoid training and validation items. Negatives and
+    histories of the validation loss are drawn from the same seed at every
+    epoch, so that epochs are compared on the same triplets. The weights of
+    the epoch with the lowest validation loss are kept (the paper's model
+    selection). Models without trainable parameters are fitted in closed
+    form instead.
+    """
+    def __init__(self, model: Recommender, data: HeteroData,
+                 config: Optional[TrainConfig] = None):
+        self.model, self.data = model, data
+        self.config = config or TrainConfig()
+        self.device = torch.device(self.config.device)
+
+    def _loader(self, split: str) -> TripletLoader:
+        cfg, model = self.config, self.model
+        return TripletLoader(
+            self.data,
+            edge_label_index=split_edges(self.data, split),
+            max_history=model.max_history,
+            history_sampling=model.history_sampling,
+            positives=known_edges(self.data, 'test'
+                                  if split == 'val' else 'train'),
+            seed=cfg.seed + (split == 'val'),
+            batch_size=cfg.batch_size,
+            shuffle=split == 'train',
+            num_workers=cfg.num_workers,
+        )
+
+    def _epoch(self, loader: TripletLoader, desc: str,
+               optimizer: Optional[torch.optim.Optimizer]) -> float:
+        total, count = 0.0, 0
+        bar = tqdm(loader, desc=desc, leave=False, mininterval=1.0,
+                   disable=not self.config.progress)
+        for batch in bar:
+            batch = TripletBatch.from_hetero(batch).to(self.device)
+            if optimizer is None:
+                with torch.no_grad():
+                    loss = self.model.loss(batch)
+            else:
+                optimizer.zero_grad()
+                loss = self.model.loss(batch)
+                loss.backward()
+                optimizer.step()
+                self.model.constrain_()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f'{desc}: the loss is {loss.item()}')
+            total += loss.item()
+            count += batch.user.numel()
+            bar.set_postfix(loss=f'{total / count:.4f}', refresh=False)
+        return total / max(count, 1)
+
+    def fit(self) -> Dict:
+        r"""Trains, restores the best epoch, and returns ``{'best_epoch',
+        'best_valid_loss', 'epochs': [per-epoch records], 'seconds'}``."""
+        cfg, model = self.config, self.model.to(self.device)
+        start = time.perf_counter()
+        if not any(p.requires_grad for p in model.parameters()):
+            model.fit(split_edges(self.data, 'train').to(self.device))
+            return {'best_epoch': 0, 'best_valid_loss': None, 'epochs': [],
+                    'seconds': time.perf_counter() - start}
+
+        train_loader, val_loader = self._loader('train'), self._loader('val')
+        monitor = (Evaluator(self.data, 'val', ks=(10, ), num_cohorts=0,
+                             max_users=cfg.eval_users)
+                   if cfg.eval_every > 0 else None)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        best_loss, best_epoch, best_state = float('inf'), 0, None
+        records: List[Dict] = []
+        for epoch in range(1, cfg.epochs + 1):
+            tic = time.perf_counter()
+            model.train()
+            train_loss = self._epoch(train_loader, f'epoch {epoch}', optimizer)
+            model.eval()
+            val_loader.link_sampler.generator.manual_seed(cfg.seed + 1)
+            valid_loss = self._epoch(val_loader, f'valid {epoch}', None)
+            record = {'epoch': epoch, 'train_loss': train_loss,
+                      'valid_loss': valid_loss}
+            if monitor is not None and epoch % cfg.eval_every == 0:
+                metrics = monitor.evaluate(model)['metrics']
+                record.update({f'valid_{k}': metrics[k]
+                               for k in ('ndcg@10', 'recall@10')})
+            if valid_loss < best_loss:
+                best_loss, best_epoch = valid_loss, epoch
+                best_state = copy.deepcopy(model.state_dict())
+                if cfg.checkpoint:
+                    _save_atomic(best_state, cfg.checkpoint)
+            record['seconds'] = time.perf_counter() - tic
+            records.append(record)
+            tqdm.write(_summary(record, cfg.epochs, best_epoch, best_loss),
+                       file=None)
+            if cfg.patience is not None and epoch - best_epoch >= \
+                    cfg.patience:
+                tqdm.write(f'no better validation loss for {cfg.patience} '
+                           f'epochs: stopping')
+                break
+        model.load_state_dict(best_state)
+        return {'best_epoch': best_epoch, 'best_valid_loss': best_loss,
+                'epochs': records, 'seconds': time.perf_counter() - start}
+
+
+def _summary(record: Dict, epochs: int, best_epoch: int,
+             best_loss: float) -> str:
+    extra = ''.join(f'  {k[6:]} {v:.4f}' for k, v in record.items()
+                    if k.startswith('valid_') and k != 'valid_loss')
+    return (f"epoch {record['epoch']:>3}/{epochs}  train {record['train_loss']:.4f}"
+            f"  valid {record['valid_loss']:.4f}{extra}  best {best_loss:.4f} "
+            f"(epoch {best_epoch})  {record['seconds']:.1f}s")
+
+
+def _save_atomic(state: Dict, path: str):
+    tmp = f'{path}.{os.getpid()}.tmp'
+    torch.save(state, tmp)
+    os.replace(tmp, path)
