@@ -242,7 +242,7 @@ class InteractionDataset(InMemoryDataset):
             'test': int((fold == TEST).sum()),
             'raw': raw.counts(),
             'preprocessing': {
-                'threshold': self.threshold,
+                'threshold': self.threshold if raw.rating is not None else None,
                 'k_core': self.k_core,
                 'split': self.split,
                 'seed': self.seed,

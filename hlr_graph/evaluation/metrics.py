@@ -21,7 +21,8 @@ The ``'reference'`` mode replaces MAP and MRR with the authors' code
 Over the whole set of users, ``coverage@K`` is the share of the catalogue
 recommended to someone, and ``popularity@K`` the median training popularity
 (number of training users) of the distinct recommended items, the paper's
-popularity column.
+popularity column (the mean of the two middle values for an even count, as
+``numpy.median``).
 """
 from typing import Dict, Sequence
 
@@ -105,6 +106,6 @@ def ranking_metrics(items: Tensor, targets: Tensor, ks: Sequence[int],
         distinct = distinct[distinct >= 0]
         out[f'coverage@{k}'] = distinct.numel() / num_items
         out[f'popularity@{k}'] = (float(
-            popularity[distinct].double().median()) if distinct.numel() else
-                                  float('nan'))
+            popularity[distinct].double().quantile(0.5))
+                                  if distinct.numel() else float('nan'))
     return out

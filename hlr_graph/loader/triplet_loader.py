@@ -84,16 +84,28 @@ class TripletBatch:
     def from_hetero(cls, batch: HeteroData) -> 'TripletBatch':
         r"""Reads a ``neg_sampling='triplet'`` mini-batch of
         :class:`TripletLoader`, or of
-        :class:`~torch_geometric.loader.LinkNeighborLoader` (disjoint or not)
-        when ``pyg-lib`` or ``torch-sparse`` is installed. A history edge is
-        kept for every triplet of its user, except the edge to the triplet's
-        own positive item, so that the target never leaks into its history.
+        :class:`~torch_geometric.loader.LinkNeighborLoader` (disjoint or not,
+        where ``pyg-lib`` or ``torch-sparse`` is installed) that samples
+        users' items along ``('item', 'rev_interacts', 'user')``::
+
+            LinkNeighborLoader(data, num_neighbors={
+                ('item', 'rev_interacts', 'user'): [L],
+                ('user', 'interacts', 'item'): [0]},
+                edge_label_index=(('user', 'interacts', 'item'), edges),
+                neg_sampling='triplet', batch_size=1000)
+
+        The history of a triplet is the set of items whose
+        ``('item', 'rev_interacts', 'user')`` edges reach its user node,
+        except the triplet's own positive item, so that the target never
+        leaks into its history even when the sampler drew that edge.
+        PyG's negative sampling does not avoid known positives; this
+        package's :class:`TripletLoader` does.
         """
         user_store, item_store = batch[USER], batch[ITEM]
         src = user_store.src_index
         pos = item_store.n_id[item_store.dst_pos_index]
         neg = item_store.n_id[item_store.dst_neg_index]
-        local_user, local_item = batch[INTERACTS].edge_index
+        local_item, local_user = batch[REV_INTERACTS].edge_index
         # Join history edges (by local user) with the triplets of that user:
         order = local_user.argsort(stable=True)
         local_user, local_item = local_user[order], local_item[order]

@@ -1,0 +1,197 @@
+from collections import Counter
+
+import pytest
+import torch
+from torch_geometric.data import HeteroData
+
+from hlr_graph.data import INTERACTS, ITEM, REV_INTERACTS, USER, \
+    MovieLens100K, known_edges, split_edges
+from hlr_graph.loader import HistorySampler, TripletBatch, TripletLoader, \
+    UserItemIndex, sample_negatives
+
+
+def random_graph(num_users=30, num_items=25, n=300, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    key = torch.randint(num_users * num_items, (n, ), generator=gen).unique()
+    data = HeteroData()
+    data[USER].num_nodes, data[ITEM].num_nodes = num_users, num_items
+    edge_index = torch.stack([key // num_items, key % num_items])
+    data[INTERACTS].edge_index = edge_index
+    data[REV_INTERACTS].edge_index = edge_index.flip(0)
+    return data
+
+
+def star_graph(popularity):
+    r"""User 0 likes items 0..n-1; item j also has popularity[j] - 1 other
+    users, so its training popularity is popularity[j]."""
+    users, items = [0] * len(popularity), list(range(len(popularity)))
+    next_user = 1
+    for item, pop in enumerate(popularity):
+        for _ in range(pop - 1):
+            users.append(next_user)
+            items.append(item)
+            next_user += 1
+    return torch.tensor([users, items]), next_user, len(popularity)
+
+
+def neighbours(edge_index):
+    out = {}
+    for u, i in edge_index.t().tolist():
+        out.setdefault(u, set()).add(i)
+    return out
+
+
+@pytest.mark.parametrize('sampling', ['random', 'unpop'])
+def test_batches_respect_history_and_negative_rules(sampling):
+    data = random_graph()
+    items_of = neighbours(data[INTERACTS].edge_index)
+    loader = TripletLoader(data, max_history=3, history_sampling=sampling,
+                           batch_size=16, shuffle=True, seed=0)
+    for _ in range(5):
+        for batch in loader:
+            triplets = TripletBatch.from_hetero(batch)
+            for b, (u, pos, neg) in enumerate(zip(triplets.user.tolist(),
+                                                  triplets.pos.tolist(),
+                                                  triplets.neg.tolist())):
+                history = triplets.history[1][triplets.history[0] == b]
+                assert pos not in history.tolist()  # No target leakage.
+                assert neg not in items_of[u]  # Never a training positive.
+                assert set(history.tolist()) <= items_of[u] - {pos}
+                assert history.numel() <= 3
+                if len(items_of[u]) - 1 <= 3:  # Small: all candidates.
+                    assert set(history.tolist()) == items_of[u] - {pos}
+                    assert history.numel() == len(items_of[u]) - 1
+                elif sampling == 'random':  # Without replacement.
+                    assert history.unique().numel() == history.numel() == 3
+
+
+def test_validation_negatives_avoid_train_and_valid(data_root):
+    data = MovieLens100K(root=data_root)[0]
+    known = neighbours(known_edges(data, 'test'))
+    loader = TripletLoader(data, split_edges(data, 'val'), max_history=5,
+                           positives=known_edges(data, 'test'),
+                           batch_size=500, seed=1)
+    train_items = neighbours(split_edges(data, 'train'))
+    for batch in loader:
+        t = TripletBatch.from_hetero(batch)
+        for u, neg in zip(t.user.tolist(), t.neg.tolist()):
+            assert neg not in known[u]
+        for b, item in t.history.t().tolist():  # Histories: training items.
+            assert item in train_items[t.user[b].item()]
+
+
+def test_random_history_is_uniform_without_replacement():
+    edge_index, num_users, num_items = star_graph([1] * 10)
+    sampler = HistorySampler(UserItemIndex(edge_index, num_users, num_items),
+                             max_history=3)
+    gen = torch.Generator().manual_seed(0)
+    draws = 20_000
+    query, item, _ = sampler(torch.zeros(draws, dtype=torch.long),
+                             torch.full((draws, ), 9), gen)
+    assert (torch.bincount(query) == 3).all()
+    for b in range(0, draws, 997):
+        assert item[query == b].unique().numel() == 3
+    freq = torch.bincount(item, minlength=10).double() / draws
+    assert freq[9] == 0  # The target.
+    assert torch.allclose(freq[:9], torch.full((9, ), 3 / 9,
+                                               dtype=torch.double),
+                          atol=0.015)
+
+
+def test_unpop_history_follows_inverse_popularity():
+    popularity = [1, 2, 4, 8, 1, 2, 4, 8]
+    edge_index, num_users, num_items = star_graph(popularity)
+    sampler = HistorySampler(UserItemIndex(edge_index, num_users, num_items),
+                             max_history=5, sampling='unpop')
+    gen = torch.Generator().manual_seed(0)
+    draws = 40_000
+    target = torch.full((draws, ), 4)  # Leave out item 4 (weight 1).
+    query, item, _ = sampler(torch.zeros(draws, dtype=torch.long), target,
+                             gen)
+    assert (torch.bincount(query) == 5).all()
+    weight = torch.tensor([1 / p for p in popularity], dtype=torch.double)
+    weight[4] = 0
+    expected = weight / weight.sum()
+    freq = torch.bincount(item, minlength=8).double() / item.numel()
+    assert freq[4] == 0
+    assert torch.allclose(freq, expected, atol=0.01)
+    # With replacement: repeats occur.
+    assert any(item[query == b].unique().numel() < 5 for b in range(50))
+
+
+def test_history_positions_are_edge_ids():
+    data = random_graph(seed=3)
+    edge_index = data[INTERACTS].edge_index
+    index = UserItemIndex(edge_index, 30, 25)
+    sampler = HistorySampler(index, max_history=-1)
+    query, item, position = sampler(torch.arange(30))
+    assert (edge_index[1][index.perm[position]] == item).all()
+    assert (edge_index[0][index.perm[position]] == query).all()
+    assert query.numel() == edge_index.size(1)  # -1 keeps every item.
+
+
+def test_loader_is_reproducible_per_seed():
+    data = random_graph(seed=4)
+
+    def first_batches(seed):
+        loader = TripletLoader(data, max_history=2, batch_size=8,
+                               shuffle=True, seed=seed)
+        return [TripletBatch.from_hetero(b) for _, b in zip(range(3), loader)]
+
+    a, b, c = first_batches(1), first_batches(1), first_batches(2)
+    for x, y in zip(a, b):
+        for name in ('user', 'pos', 'neg', 'history'):
+            assert torch.equal(getattr(x, name), getattr(y, name))
+    assert any(not torch.equal(x.neg, z.neg) for x, z in zip(a, c))
+
+
+def test_mini_batch_is_a_pyg_graph():
+    data = random_graph(seed=5)
+    batch = next(iter(TripletLoader(data, max_history=2, batch_size=4,
+                                    seed=0)))
+    assert batch[USER].num_nodes == 4
+    assert batch[USER].src_index.tolist() == [0, 1, 2, 3]
+    assert batch[ITEM].dst_pos_index.tolist() == [0, 1, 2, 3]
+    assert batch[ITEM].dst_neg_index.tolist() == [4, 5, 6, 7]
+    user, item = batch[INTERACTS].edge_index
+    assert torch.equal(batch[REV_INTERACTS].edge_index,
+                       torch.stack([item, user]))
+    # e_id points at the history edge in the full graph:
+    full = data[INTERACTS].edge_index
+    assert torch.equal(full[0][batch[INTERACTS].e_id],
+                       batch[USER].n_id[user])
+    assert torch.equal(full[1][batch[INTERACTS].e_id],
+                       batch[ITEM].n_id[item])
+
+
+def test_negatives_fail_loudly_for_users_with_every_item():
+    edge_index = torch.tensor([[0, 0, 1], [0, 1, 0]])
+    index = UserItemIndex(edge_index, 2, 2)
+    with pytest.raises(RuntimeError, match=r'users \[0\]'):
+        sample_negatives(index, torch.tensor([0, 1]), max_rounds=20)
+
+
+def _link_neighbor_loader_available():
+    import torch_geometric.typing as typing
+    return typing.WITH_PYG_LIB or typing.WITH_TORCH_SPARSE
+
+
+@pytest.mark.skipif(not _link_neighbor_loader_available(),
+                    reason='LinkNeighborLoader needs pyg-lib or torch-sparse')
+def test_link_neighbor_loader_batches_drop_the_target():
+    from torch_geometric.loader import LinkNeighborLoader
+    data = random_graph(seed=6)
+    items_of = neighbours(data[INTERACTS].edge_index)
+    loader = LinkNeighborLoader(
+        data, num_neighbors={REV_INTERACTS: [4], INTERACTS: [0]},
+        edge_label_index=(INTERACTS, data[INTERACTS].edge_index),
+        neg_sampling='triplet', batch_size=16, shuffle=True)
+    seen = Counter()
+    for batch in loader:
+        t = TripletBatch.from_hetero(batch)
+        for b, (u, pos) in enumerate(zip(t.user.tolist(), t.pos.tolist())):
+            history = t.history[1][t.history[0] == b].tolist()
+            assert pos not in history
+            assert set(history) <= items_of[u]
+            seen[len(history) > 0] += 1
+    assert seen[True] > 0
