@@ -87,14 +87,15 @@ class Evaluator:
         device = next(iter(model.buffers()), next(iter(model.parameters()),
                                                   None))
         device = device.device if device is not None else 'cpu'
-        history = (HistorySampler(self.known, model.max_history,
-                                  model.history_sampling)
-                   if model.max_history != 0 else None)
-        generator = torch.Generator().manual_seed(self.seed)
+        history = None
+        if model.max_history != 0:  # Drawn once, whatever the chunking.
+            generator = torch.Generator().manual_seed(self.seed)
+            history = HistorySampler(
+                self.known, model.max_history,
+                model.history_sampling).sample_rows(self.users, generator)
         items, scores = rank_items(model.score, self.users.to(device),
                                    k or max(self.ks), self.num_items,
-                                   self.known, history, generator,
-                                   self.max_scores)
+                                   self.known, history, self.max_scores)
         return items.cpu(), scores.cpu()
 
     def measure(self, items: Tensor, users: Optional[Tensor] = None

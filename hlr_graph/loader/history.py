@@ -8,6 +8,21 @@ from torch_geometric.utils import cumsum
 HISTORY_SAMPLING = ('random', 'unpop')
 
 
+def csr_gather(rowptr: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""Every CSR position of every requested row: returns ``(owner,
+    position)``, where ``owner`` indexes :obj:`rows` (ascending) and
+    ``position`` runs over ``rowptr[r]:rowptr[r + 1]`` for each row ``r``.
+    """
+    start = rowptr[rows]
+    count = rowptr[rows + 1] - start
+    owner = torch.repeat_interleave(torch.arange(rows.numel(),
+                                                 device=rows.device), count)
+    first = cumsum(count)[:-1]
+    position = (torch.arange(owner.numel(), device=rows.device) -
+                first[owner] + start[owner])
+    return owner, position
+
+
 class UserItemIndex:
     r"""The (user, item) pairs of a bipartite graph in CSR form, for neighbour
     lookups and membership tests.
@@ -119,9 +134,10 @@ class HistorySampler:
             max=self.max_history)
 
         big = count > limit
-        offset = torch.empty(int(limit.sum()), dtype=torch.long)
-        query = torch.repeat_interleave(torch.arange(user.numel()), limit)
-        rank = torch.arange(offset.numel()) - cumsum(limit)[:-1][query]
+        ptr = cumsum(limit)
+        query, slot = csr_gather(ptr, torch.arange(user.numel()))
+        rank = slot - ptr[query]  # Rank of each slot in its query.
+        offset = torch.empty(rank.numel(), dtype=torch.long)
 
         small = ~big[query]  # Take every candidate.
         offset[small] = rank[small]
@@ -135,6 +151,14 @@ class HistorySampler:
         offset += (skip[query] >= 0) & (offset >= skip[query])
         position = start[query] + offset
         return query, graph.col[position], position
+
+    def sample_rows(self, user: Tensor,
+                    generator: Optional[torch.Generator] = None) -> Tensor:
+        r"""``[2, E]`` history edges ``(row in user, item)`` of ``[U]``
+        users, sorted by row: the histories models read at scoring time,
+        drawn once for all users."""
+        query, item, _ = self(user, generator=generator)
+        return torch.stack([query, item])
 
     def _unpop(self, start: Tensor, degree: Tensor, skip: Tensor,
                generator: Optional[torch.Generator]) -> Tensor:

@@ -8,8 +8,10 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkLoader
 from torch_geometric.sampler import NegativeSampling
+from torch_geometric.utils import cumsum
 
 from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
+from hlr_graph.loader.history import csr_gather
 from hlr_graph.loader.sampler import TripletSampler
 
 
@@ -106,16 +108,11 @@ class TripletBatch:
         pos = item_store.n_id[item_store.dst_pos_index]
         neg = item_store.n_id[item_store.dst_neg_index]
         local_item, local_user = batch[REV_INTERACTS].edge_index
-        # Join history edges (by local user) with the triplets of that user:
-        order = local_user.argsort(stable=True)
-        local_user, local_item = local_user[order], local_item[order]
-        count = torch.bincount(local_user, minlength=user_store.num_nodes)
-        start = torch.cumsum(count, 0) - count
-        per_query = count[src]
-        query = torch.repeat_interleave(torch.arange(src.numel()), per_query)
-        rank = torch.arange(query.numel()) - (torch.cumsum(per_query, 0) -
-                                              per_query)[query]
-        item = item_store.n_id[local_item[start[src][query] + rank]]
+        order = local_user.argsort(stable=True)  # CSR over local users.
+        rowptr = cumsum(torch.bincount(local_user,
+                                       minlength=user_store.num_nodes))
+        query, position = csr_gather(rowptr, src)
+        item = item_store.n_id[local_item[order[position]]]
         keep = item != pos[query]
         return cls(user_store.n_id[src], pos, neg,
                    torch.stack([query[keep], item[keep]]))

@@ -1,5 +1,5 @@
 r"""The interface every recommender implements."""
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -59,7 +59,8 @@ class Recommender(torch.nn.Module):
         edge_index: Tensor,
         exclude: Optional[Tensor] = None,
         generator: Optional[torch.Generator] = None,
-    ) -> Tuple[Tensor, Tensor]:
+        explain: bool = False,
+    ) -> Union[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor, Any]]:
         r"""The top-:obj:`k` items of every user in one batched call.
 
         Args:
@@ -72,6 +73,8 @@ class Recommender(torch.nn.Module):
                 recommended (default: :obj:`edge_index`; pass an empty
                 ``[2, 0]`` tensor to leave nothing out).
             generator (torch.Generator, optional): Draws the histories.
+            explain (bool): Also return the model's :meth:`explain` of the
+                recommendations, from the same histories.
 
         Returns:
             ``(items, scores)``, each ``[U, k]``, best first; ``-1`` / ``-inf``
@@ -84,9 +87,18 @@ class Recommender(torch.nn.Module):
         excluded = known if exclude is None else UserItemIndex(
             exclude.cpu(), self.num_users, self.num_items)
         history = (HistorySampler(known, self.max_history,
-                                  self.history_sampling)
+                                  self.history_sampling).sample_rows(
+                                      user.cpu(), generator)
                    if self.max_history != 0 else None)
         out = rank_items(self.score, user, k, self.num_items, excluded,
-                         history, generator)
+                         history)
+        if explain:
+            out = (*out, self.explain(user, out[0], history))
         self.train(was_training)
         return out
+
+    def explain(self, user: Tensor, item: Tensor, history: Optional[Tensor]):
+        r"""Why ``[U, k]`` recommended items scored as they did, given the
+        ``[2, E]`` history edges ``(row in user, item)`` that scored them."""
+        raise NotImplementedError(f'{self.__class__.__name__} has no '
+                                  f'explanations')

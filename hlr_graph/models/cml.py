@@ -8,18 +8,7 @@ from torch.nn import Embedding
 
 from hlr_graph.loader.triplet_loader import TripletBatch
 from hlr_graph.models.base import Recommender
-
-
-def squared_distance(a: Tensor, b: Tensor) -> Tensor:
-    r""":math:`\|a - b\|_2^2` along the last dimension."""
-    return (a - b).pow(2).sum(dim=-1)
-
-
-def pairwise_squared_distance(a: Tensor, b: Tensor) -> Tensor:
-    r"""``[A, B]`` squared distances between the rows of ``[A, d]`` and
-    ``[B, d]``, as one matrix product."""
-    return (a.pow(2).sum(-1, keepdim=True) - 2 * a @ b.t() +
-            b.pow(2).sum(-1)).clamp_(min=0)
+from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
 
 
 class CML(Recommender):

@@ -5,7 +5,7 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
-from hlr_graph.loader.history import HistorySampler, UserItemIndex
+from hlr_graph.loader.history import UserItemIndex, csr_gather
 
 MAX_SCORES = 2**24
 r"""Scores held at once by :func:`rank_items` (64 MB of float32)."""
@@ -42,8 +42,7 @@ def rank_items(
     k: int,
     num_items: int,
     exclude: Optional[UserItemIndex] = None,
-    history: Optional[HistorySampler] = None,
-    generator: Optional[torch.Generator] = None,
+    history: Optional[Tensor] = None,
     max_scores: int = MAX_SCORES,
 ) -> Tuple[Tensor, Tensor]:
     r"""The top-:obj:`k` items of every user.
@@ -56,10 +55,9 @@ def rank_items(
         k (int): The list length.
         num_items (int): The number of items.
         exclude (UserItemIndex, optional): Pairs never recommended.
-        history (HistorySampler, optional): Draws each user's history, once
-            per call and for all users together, so that the result does not
-            depend on the chunking.
-        generator (torch.Generator, optional): The history's random source.
+        history (torch.Tensor, optional): ``[2, E]`` history edges
+            ``(row in user, item)`` sorted by row, for models that read
+            histories (:meth:`HistorySampler.sample_rows`).
         max_scores (int): Users are scored in chunks of about this many
             scores.
 
@@ -69,18 +67,17 @@ def rank_items(
     """
     chunk = max(1, max_scores // max(num_items, 1))
     cpu_user = user.cpu()
-    if history is not None:  # Drawn once for all users, whatever the chunks.
-        query, item, _ = history(cpu_user, generator=generator)
+    if history is not None:
         bounds = torch.searchsorted(
-            query, torch.arange(0, user.numel() + chunk, chunk)).tolist()
+            history[0].cpu(),
+            torch.arange(0, user.numel() + chunk, chunk)).tolist()
     items, values = [], []
     for i, start in enumerate(range(0, user.numel(), chunk)):
         users = user[start:start + chunk]
         sampled = None
         if history is not None:
-            part = slice(bounds[i], bounds[i + 1])
-            sampled = torch.stack([query[part] - start,
-                                   item[part]]).to(users.device)
+            part = history[:, bounds[i]:bounds[i + 1]]
+            sampled = torch.stack([part[0] - start, part[1]]).to(users.device)
         scores = score(users, sampled)
         if scores.isnan().any():
             raise FloatingPointError('the model scored an item as NaN')
@@ -97,8 +94,5 @@ def rank_items(
 def _neighbours(index: UserItemIndex, user: Tensor) -> Tuple[Tensor, Tensor]:
     r"""``(row, item)`` for every item of every user, ``row`` indexing
     :obj:`user`."""
-    start, degree = index.rowptr[user], index.degree(user)
-    row = torch.repeat_interleave(torch.arange(user.numel()), degree)
-    offset = torch.arange(row.numel()) - (torch.cumsum(degree, 0) -
-                                          degree)[row]
-    return row, index.col[start[row] + offset]
+    row, position = csr_gather(index.rowptr, user)
+    return row, index.col[position]

@@ -5,11 +5,14 @@ from typing import Dict, Type
 
 from hlr_graph.models.base import Recommender
 from hlr_graph.models.cml import CML
+from hlr_graph.models.hlr import HLR, HLRPlusPlus
 from hlr_graph.models.popular import MostPopular
 
 MODELS: Dict[str, Type[Recommender]] = {
     'popular': MostPopular,
     'cml': CML,
+    'hlr': HLR,
+    'hlrpp': HLRPlusPlus,
 }
 
 FAMILIES = {
@@ -21,11 +24,34 @@ FAMILIES = {
 }
 r"""Which of the paper's four data sets each source stands closest to."""
 
+_ML = dict(num_memories=20, max_history=50, history_sampling='random',
+           copy=False, clip_ram=False)
+_YELP = dict(num_memories=20, max_history=5, history_sampling='unpop',
+             copy=True, clip_ram=True)
 DEFAULTS: Dict[str, Dict[str, Dict]] = {
-    'movielens': {'cml': dict(lr=7.5e-4, margin=0.5)},
-    'echonest': {'cml': dict(lr=7.5e-4, margin=0.5)},
-    'yelp': {'cml': dict(lr=7.5e-4, margin=0.5)},
-    'amazon': {'cml': dict(lr=5e-4, margin=0.5)},
+    'movielens': {
+        'cml': dict(lr=7.5e-4, margin=0.5),
+        'hlr': dict(lr=2e-4, margin=0.2, **_ML),
+        'hlrpp': dict(lr=2e-4, margin=0.2, **_ML),
+    },
+    'echonest': {
+        'cml': dict(lr=7.5e-4, margin=0.5),
+        'hlr': dict(lr=5e-4, margin=0.5, **_ML),
+        'hlrpp': dict(lr=7.5e-4, margin=0.5, **_ML),
+    },
+    'yelp': {
+        'cml': dict(lr=7.5e-4, margin=0.5),
+        'hlr': dict(lr=7.5e-4, margin=0.75, **_YELP),
+        'hlrpp': dict(lr=5e-4, margin=0.75, **_YELP),
+    },
+    'amazon': {
+        'cml': dict(lr=5e-4, margin=0.5),
+        'hlr': dict(lr=5e-4, margin=0.5, **{**_ML, 'clip_ram': True}),
+        'hlrpp': dict(lr=7.5e-4, margin=0.5,
+                      **{**_ML, 'max_history': 10,
+                         'history_sampling': 'unpop', 'copy': True,
+                         'clip_ram': True}),
+    },
 }
 r"""Tuned settings by family and model; other families (synthetic, generic
 files, Gowalla) take MovieLens's."""
@@ -46,8 +72,9 @@ def build_model(name: str, num_users: int, num_items: int,
     r"""Builds model :obj:`name`, passing the :obj:`hyperparameters` its
     constructor takes and rejecting unknown ones."""
     cls = MODELS[name]
-    accepted = inspect.signature(cls.__init__).parameters
-    unknown = set(hyperparameters) - set(accepted)
+    accepted = {name for base in cls.__mro__ if issubclass(base, Recommender)
+                for name in inspect.signature(base.__init__).parameters}
+    unknown = set(hyperparameters) - accepted
     if unknown:
         raise ValueError(f"model '{name}' takes no {sorted(unknown)}")
     return cls(num_users, num_items, **hyperparameters)

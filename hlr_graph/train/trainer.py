@@ -122,7 +122,7 @@ class Trainer:
         monitor = (Evaluator(self.data, 'val', ks=(10, ), num_cohorts=0,
                              max_users=cfg.eval_users)
                    if cfg.eval_every > 0 else None)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
         best_loss, best_epoch, best_state = float('inf'), 0, None
         records: List[Dict] = []
         for epoch in range(1, cfg.epochs + 1):

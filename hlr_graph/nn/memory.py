@@ -1,0 +1,73 @@
+r"""The key-value memory of latent relations (paper section 3.2.1)."""
+from typing import Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+
+
+class KeyValueMemory(torch.nn.Module):
+    r"""A memory of :math:`N` relation types: keys
+    :math:`\mathbf{K} \in \mathbb{R}^{N \times d}` and memories
+    :math:`\mathbf{M} \in \mathbb{R}^{N \times d}`. For a pair of vectors
+    :math:`(a, b)` it builds the joint embedding (eq. 2)
+
+    .. math::
+        s_{a,b} = a \odot b,
+
+    addresses the keys with it (eq. 3)
+
+    .. math::
+        w_{a,b} = \mathrm{softmax}(\mathbf{K} s_{a,b}) \in \mathbb{R}^N,
+
+    and returns the latent relation (eq. 4)
+
+    .. math::
+        r_{a,b} = \sum_{i=1}^N w_{i,a,b} \, m_i = w_{a,b}^\top \mathbf{M}.
+
+    HLR feeds it item pairs :math:`(q_v, q_j)`; LRML and HLR++'s item
+    attention feed it (user, item) pairs :math:`(p_u, q_v)`.
+
+    Args:
+        channels (int): The embedding size :math:`d`.
+        num_memories (int): The number :math:`N` of relation types.
+            (default: ``20``)
+    """
+    def __init__(self, channels: int, num_memories: int = 20):
+        super().__init__()
+        self.channels, self.num_memories = channels, num_memories
+        self.keys = Parameter(torch.empty(num_memories, channels))
+        self.memories = Parameter(torch.empty(num_memories, channels))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        r"""Normal(0, 1 / sqrt(d)), as the reference code."""
+        for param in (self.keys, self.memories):
+            torch.nn.init.normal_(param, std=self.channels**-0.5)
+
+    def attention(self, a: Tensor, b: Tensor) -> Tensor:
+        r"""``[*, N]`` key attention :math:`w_{a,b}` of ``[*, d]`` pairs
+        (eqs. 2-3)."""
+        return torch.softmax((a * b) @ self.keys.t(), dim=-1)
+
+    def forward(self, a: Tensor, b: Tensor, return_attention: bool = False
+                ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        r"""``[*, d]`` relations :math:`r_{a,b}` of ``[*, d]`` pairs
+        (eqs. 2-4), and their ``[*, N]`` key attention when
+        :obj:`return_attention` is set."""
+        weight = self.attention(a, b)
+        relation = weight @ self.memories
+        return (relation, weight) if return_attention else relation
+
+    @torch.no_grad()
+    def clip_(self, max_norm: float = 1.0):
+        r"""The reference's ``clip_ram``: bounds the norm of every memory
+        :math:`m_i` and of every one of the :math:`d` columns of
+        :math:`\mathbf{K}` (the rows of the reference's ``[d, N]`` key
+        matrix), not of each key vector."""
+        self.memories.renorm_(p=2, dim=0, maxnorm=max_norm)
+        self.keys.renorm_(p=2, dim=1, maxnorm=max_norm)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.channels}, '
+                f'num_memories={self.num_memories})')

@@ -1,0 +1,126 @@
+import pytest
+import torch
+from torch_geometric.utils import to_dense_batch
+
+from hlr_graph.nn import (
+    ItemAttentionConv,
+    ItemItemRelationConv,
+    KeyValueMemory,
+    UserAttention,
+    squared_distance,
+    translation_distance,
+)
+
+
+def test_key_value_memory_follows_eqs_2_to_4():
+    memory = KeyValueMemory(2, num_memories=2)
+    with torch.no_grad():
+        memory.keys.copy_(torch.tensor([[1., 0.], [0., 1.]]))
+        memory.memories.copy_(torch.tensor([[1., 2.], [3., 4.]]))
+    a, b = torch.tensor([[2., 1.]]), torch.tensor([[1., 3.]])
+    # s = a * b = [2, 3]; logits K s = [2, 3]; w = softmax([2, 3]).
+    w = torch.softmax(torch.tensor([2., 3.]), 0)
+    relation, weight = memory(a, b, return_attention=True)
+    assert torch.allclose(weight[0], w)
+    assert torch.allclose(relation[0], w[0] * torch.tensor([1., 2.]) +
+                          w[1] * torch.tensor([3., 4.]))
+
+
+def test_clip_ram_bounds_memories_and_key_columns():
+    memory = KeyValueMemory(3, num_memories=4)
+    with torch.no_grad():
+        memory.keys.fill_(1.0)  # Columns of norm 2, rows of norm sqrt(3).
+        memory.memories.fill_(1.0)
+    memory.clip_(1.0)
+    assert torch.allclose(memory.keys.norm(dim=0), torch.ones(3), atol=1e-5)
+    assert torch.allclose(memory.keys.norm(dim=1),
+                          torch.full((4, ), 3**0.5 / 2), atol=1e-5)
+    assert torch.allclose(memory.memories.norm(dim=1), torch.ones(4),
+                          atol=1e-5)
+
+
+def test_user_attention_is_a_softmax_per_query():
+    query = torch.tensor([[1., 0.], [0., 1.], [1., 1.]])
+    relation = torch.tensor([[1., 0.], [2., 0.], [0., 3.], [5., 5.]])
+    index = torch.tensor([0, 0, 1, 1])
+    out, alpha = UserAttention()(query, relation, index, 3)
+    first = torch.softmax(torch.tensor([1., 2.]), 0)
+    second = torch.softmax(torch.tensor([3., 5.]), 0)
+    assert torch.allclose(alpha, torch.cat([first, second]))
+    assert torch.allclose(out[0], first[0] * relation[0] +
+                          first[1] * relation[1])
+    assert torch.equal(out[2], torch.zeros(2))  # No edge: no relation.
+
+
+def random_setting(seed, num_users=5, num_items=9, dim=6, num_memories=4):
+    gen = torch.Generator().manual_seed(seed)
+    user = torch.randn(num_users, dim, generator=gen) * 0.4
+    item = torch.randn(num_items, dim, generator=gen) * 0.4
+    memory = KeyValueMemory(dim, num_memories)
+    histories = [torch.randperm(num_items, generator=gen)[:n].tolist()
+                 for n in (3, 0, 1, 5, 2)[:num_users]]
+    return user, item, memory, histories
+
+
+def history_edges(histories):
+    row = torch.tensor([u for u, h in enumerate(histories) for _ in h],
+                       dtype=torch.long)
+    col = torch.tensor([i for h in histories for i in h], dtype=torch.long)
+    return row, col
+
+
+def message_passing_distance(conv, user, item, histories):
+    r"""Distances of every (user, item) pair, one query per pair."""
+    num_users, num_items = user.size(0), item.size(0)
+    query_user = torch.arange(num_users).repeat_interleave(num_items)
+    query_item = torch.arange(num_items).repeat(num_users)
+    src, dst = [], []
+    for q, u in enumerate(query_user.tolist()):
+        src += histories[u]
+        dst += [q] * len(histories[u])
+    edge_index = torch.tensor([src, dst], dtype=torch.long)
+    relation = conv((item, item[query_item]), user[query_user], edge_index)
+    return squared_distance(user[query_user] + relation,
+                            item[query_item]).view(num_users, num_items)
+
+
+CONVS = [(ItemItemRelationConv, dict(user_slot=True)),
+         (ItemItemRelationConv, dict(user_slot=False)),
+         (ItemAttentionConv, {})]
+
+
+@pytest.mark.parametrize('conv_cls, kwargs', CONVS)
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_dense_path_equals_message_passing(conv_cls, kwargs, seed):
+    user, item, memory, histories = random_setting(seed)
+    conv = conv_cls(memory, **kwargs)
+    expected = message_passing_distance(conv, user, item, histories)
+    row, col = history_edges(histories)
+    context, mask = to_dense_batch(item[col], row, batch_size=user.size(0))
+    weight = conv.dense(item, context, mask, user)
+    dense = translation_distance(user, item, weight, memory.memories)
+    assert torch.allclose(dense, expected, atol=1e-5)
+
+    # More padding with garbage in it changes nothing:
+    pad = torch.randn(user.size(0), 3, item.size(1)) * 9
+    padded = torch.cat([context, pad], dim=1)
+    padded_mask = torch.cat([mask, torch.zeros(user.size(0), 3,
+                                               dtype=torch.bool)], dim=1)
+    weight = conv.dense(item, padded, padded_mask, user)
+    assert torch.allclose(translation_distance(user, item, weight,
+                                               memory.memories), expected,
+                          atol=1e-5)
+
+
+@pytest.mark.parametrize('conv_cls, kwargs', CONVS)
+def test_attention_sums_to_one_per_query(conv_cls, kwargs):
+    user, item, memory, histories = random_setting(3)
+    conv = conv_cls(memory, **kwargs)
+    row, col = history_edges(histories)
+    edge_index = torch.stack([col, row])
+    _, (edges, alpha, weight) = conv((item, item[:5]), user, edge_index,
+                                     return_attention_weights=True)
+    total = torch.zeros(5).index_add_(0, edges[1], alpha)
+    has_edges = torch.bincount(edges[1], minlength=5) > 0
+    assert torch.allclose(total[has_edges], torch.ones(int(has_edges.sum())))
+    assert torch.allclose(weight.sum(-1), torch.ones(edges.size(1)))

@@ -1,0 +1,151 @@
+import pytest
+import torch
+
+from hlr_graph.data import SyntheticMultiInterest, split_edges
+from hlr_graph.loader import TripletBatch
+from hlr_graph.models import CML, HLR, HLRPlusPlus, build_model, \
+    default_hyperparameters
+from hlr_graph.nn import translation_distance
+from hlr_graph.train import TrainConfig, Trainer
+
+HISTORY = torch.tensor([[0, 0, 0, 1, 2, 2], [1, 2, 3, 4, 5, 6]])
+
+
+def batch(history=HISTORY):
+    return TripletBatch(user=torch.tensor([0, 1, 2]),
+                        pos=torch.tensor([0, 1, 2]),
+                        neg=torch.tensor([7, 8, 8]), history=history)
+
+
+@pytest.mark.parametrize('cls', [HLR, HLRPlusPlus])
+def test_gradients_reach_embeddings_keys_and_memories(cls):
+    torch.manual_seed(0)
+    model = cls(5, 9, embedding_dim=8, num_memories=4, margin=10.0)
+    model.loss(batch()).backward()
+    for name in ('user_emb.weight', 'item_emb.weight', 'memory.keys',
+                 'memory.memories'):
+        grad = dict(model.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_copy_reuses_the_positive_relation():
+    torch.manual_seed(0)
+    model = HLR(5, 9, embedding_dim=8, num_memories=4, margin=10.0)
+    free = model.loss(batch())
+    model.copy = True
+    users, items = model.embeddings()
+    p = users[batch().user]
+    r = model.relations(p, items[batch().pos], items, HISTORY)
+    expected = torch.relu(((p + r - items[batch().pos])**2).sum(-1) -
+                          ((p + r - items[batch().neg])**2).sum(-1) + 10.0)
+    assert torch.allclose(model.loss(batch()), expected.sum())
+    assert not torch.allclose(model.loss(batch()), free)
+
+
+def test_hlr_without_history_or_user_slot_is_cml():
+    torch.manual_seed(0)
+    hlr = HLR(5, 9, embedding_dim=8, user_slot=False, max_history=0)
+    cml = CML(5, 9, embedding_dim=8)
+    cml.load_state_dict({k: v for k, v in hlr.state_dict().items()
+                         if k.endswith('emb.weight')})
+    empty = torch.empty(2, 0, dtype=torch.long)
+    user, item = torch.tensor([0, 1, 4]), torch.tensor([2, 3, 8])
+    assert torch.allclose(hlr(user, item, empty), cml(user, item))
+    assert torch.allclose(hlr.score(user, empty), cml.score(user), atol=1e-5)
+
+
+@pytest.mark.parametrize('user_slot', [True, False])
+def test_hlrpp_without_item_branch_is_hlr(user_slot):
+    torch.manual_seed(0)
+    hlr = HLR(5, 9, embedding_dim=8, num_memories=4, user_slot=user_slot)
+    hlrpp = HLRPlusPlus(5, 9, embedding_dim=8, num_memories=4,
+                        user_slot=user_slot, item_branch=False)
+    hlrpp.load_state_dict(hlr.state_dict())
+    user, item = torch.tensor([0, 1, 2]), torch.tensor([4, 4, 0])
+    assert torch.equal(hlr(user, item, HISTORY), hlrpp(user, item, HISTORY))
+    assert torch.equal(hlr.score(user, HISTORY), hlrpp.score(user, HISTORY))
+    hlrpp_full = HLRPlusPlus(5, 9, embedding_dim=8, num_memories=4,
+                             user_slot=user_slot)
+    hlrpp_full.load_state_dict(hlr.state_dict(), strict=False)
+    assert not torch.allclose(hlrpp_full(user, item, HISTORY),
+                              hlr(user, item, HISTORY))
+
+
+@pytest.mark.parametrize('cls, kwargs', [(HLR, {}), (HLR, dict(
+    user_slot=False)), (HLRPlusPlus, {}), (HLRPlusPlus, dict(user_slot=True))])
+def test_model_scores_equal_pairwise_distances(cls, kwargs, monkeypatch):
+    torch.manual_seed(1)
+    model = cls(3, 9, embedding_dim=8, num_memories=4, **kwargs)
+    with torch.no_grad():  # Spread the memories so that relations matter.
+        model.memory.memories.mul_(3)
+    # Small blocks: several user and item blocks, with padded histories.
+    monkeypatch.setattr('hlr_graph.models.hlr.DENSE_BLOCK', 50)
+    monkeypatch.setattr('hlr_graph.models.hlr.DENSE_USERS', 2)
+    scores = model.score(torch.tensor([0, 1, 2]), HISTORY)
+    for u in range(3):
+        mine = HISTORY[1][HISTORY[0] == u]
+        edges = torch.stack([torch.arange(9).repeat_interleave(mine.numel()),
+                             mine.repeat(9)])
+        expected = -model(torch.full((9, ), u), torch.arange(9), edges)
+        assert torch.allclose(scores[u], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize('cls', [HLR, HLRPlusPlus])
+def test_explanations_match_the_scores(cls):
+    torch.manual_seed(2)
+    model = cls(5, 9, embedding_dim=8, num_memories=4, max_history=-1)
+    known = torch.tensor([[0, 0, 0, 2, 2], [1, 2, 3, 5, 6]])
+    items, scores, why = model.recommend(torch.tensor([0, 2]), 3, known,
+                                         explain=True)
+    assert why.history.tolist() == [[1, 2, 3], [5, 6, -1]]
+    total = why.attention.sum(-1)
+    if why.slot_attention is not None:
+        total = total + why.slot_attention
+    assert torch.allclose(total, torch.ones(2, 3))
+    assert (why.attention[1, :, 2] == 0).all()  # Padding gets nothing.
+    branches = 2 if cls is HLRPlusPlus else 1
+    assert torch.allclose(why.memory.sum(-1), torch.full((2, 3),
+                                                         float(branches)))
+    users, item_table = model.embeddings()
+    for row, user in enumerate((0, 2)):
+        distance = translation_distance(users[user:user + 1],
+                                        item_table[items[row]],
+                                        why.memory[row:row + 1].transpose(
+                                            1, 2),
+                                        model.memory.memories)
+        assert torch.allclose(-distance[0], scores[row], atol=1e-5)
+
+
+def test_authors_settings_per_data_set():
+    yelp = default_hyperparameters('yelp', 'hlr')
+    assert yelp == dict(lr=7.5e-4, margin=0.75, num_memories=20,
+                        max_history=5, history_sampling='unpop', copy=True,
+                        clip_ram=True)
+    assert default_hyperparameters('ml-100k', 'hlrpp')['lr'] == 2e-4
+    model = build_model('hlrpp', 4, 5, **{k: v for k, v in yelp.items()
+                                          if k != 'lr'})
+    assert model.max_history == 5 and model.copy and model.clip_ram
+    with pytest.raises(ValueError, match='takes no'):
+        build_model('cml', 4, 5, num_memories=3)
+
+
+def test_clip_ram_clips_memories_after_a_step():
+    model = HLR(4, 5, embedding_dim=3, num_memories=2, clip_ram=True)
+    with torch.no_grad():
+        model.memory.memories.fill_(5.0)
+    model.constrain_()
+    assert (model.memory.memories.norm(dim=1) <= 1 + 1e-5).all()
+
+
+@pytest.mark.parametrize('name', ['hlr', 'hlrpp'])
+def test_hlr_models_train_and_learn(name):
+    data = SyntheticMultiInterest()[0]
+    torch.manual_seed(0)
+    model = build_model(name, data['user'].num_nodes,
+                        data['item'].num_nodes, max_history=10,
+                        embedding_dim=32)
+    fit = Trainer(model, data, TrainConfig(epochs=3, lr=1e-2,
+                                           progress=False)).fit()
+    losses = [r['valid_loss'] for r in fit['epochs']]
+    assert losses[-1] < losses[0]
+    assert split_edges(data, 'train').size(1) > 0
