@@ -2,8 +2,12 @@ r"""Train a recommender and measure it by full ranking on held-out
 interactions.
 
     python examples/train_hlr.py                      # synthetic data, CML
-    python examples/train_hlr.py --dataset ml-100k --model cml
+    python examples/train_hlr.py --dataset ml-100k --model hlr
+    python examples/train_hlr.py --dataset yelp --model hlrpp
     python examples/train_hlr.py --dataset yelp --model popular
+
+Models: popular (the most-popular floor), cml, hlr, hlrpp (HLR++). Unset
+model flags take the authors' settings for the data set's family.
 
 Writes ``results.json`` (and with ``--save-recommendations`` the top-K lists
 and the split as CSV files with original ids) into ``--output-dir``.
@@ -20,7 +24,12 @@ from hlr_graph.models import MODELS
 from hlr_graph.train import Experiment, TrainConfig, run_experiment
 
 # Flags that override the authors' settings (None: keep them).
-MODEL_FLAGS = {'lr': 'lr', 'margin': 'margin', 'dim': 'embedding_dim'}
+MODEL_FLAGS = {
+    'lr': 'lr', 'margin': 'margin', 'dim': 'embedding_dim',
+    'num_memories': 'num_memories', 'max_history': 'max_history',
+    'history_sampling': 'history_sampling', 'user_slot': 'user_slot',
+    'copy': 'copy', 'clip_ram': 'clip_ram'
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,6 +42,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                        help='embedding size d (default: 100)')
     model.add_argument('--margin', type=float, default=None,
                        help="hinge margin m (default: the authors' setting)")
+    model.add_argument('--num-memories', type=int, default=None,
+                       help='memory slots N of HLR / HLR++ (default: 20)')
+    model.add_argument('--max-history', type=int, default=None,
+                       help='history size L (-1: all of it; default: the '
+                       "authors', 50, or 5 on Yelp)")
+    model.add_argument('--history-sampling', choices=HISTORY_SAMPLING,
+                       default=None, help="(default: the authors' setting)")
+    model.add_argument('--user-slot', action=argparse.BooleanOptionalAction,
+                       default=None, help="the user slot in HLR's history "
+                       "(the reference's catex)")
+    model.add_argument('--copy', action=argparse.BooleanOptionalAction,
+                       default=None, help="the negative reuses the "
+                       "positive's relation")
+    model.add_argument('--clip-ram', action=argparse.BooleanOptionalAction,
+                       default=None, help='also clip memories and keys')
     train = parser.add_argument_group('training')
     train.add_argument('--lr', type=float, default=None,
                        help="Adam's learning rate (default: the authors' "
@@ -61,8 +85,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                             help='disjoint test cohorts (0: all users only)')
     evaluation.add_argument('--cohort-size', type=int, default=10_000)
     evaluation.add_argument('--eval-users', type=int, default=None,
-                            help='test a random sample of this many users '
-                            '(also used for --eval-every)')
+                            help='test (and monitor with --eval-every) a '
+                            'random sample of this many users')
     out = parser.add_argument_group('output')
     out.add_argument('--output-dir', default=None,
                      help='(default: runs/DATASET_MODEL_seedSEED)')

@@ -147,13 +147,15 @@ class HLR(Recommender):
         r"""``[B]`` distances :math:`d(u, v)` (eq. 7) of (user, item) pairs,
         with ``[2, E]`` history edges (pair, item)."""
         users, items = self.embeddings()
-        p, q = users[user], items[item]
+        p, q = users.index_select(0, user), items.index_select(0, item)
         return squared_distance(p + self.relations(p, q, items, history), q)
 
     def loss(self, batch: TripletBatch) -> Tensor:
         r"""The hinge loss of eq. (8), summed over the batch."""
         users, items = self.embeddings()
-        p, pos, neg = users[batch.user], items[batch.pos], items[batch.neg]
+        p, pos, neg = (users.index_select(0, batch.user),
+                       items.index_select(0, batch.pos),
+                       items.index_select(0, batch.neg))
         r_pos = self.relations(p, pos, items, batch.history)
         r_neg = r_pos if self.copy else self.relations(p, neg, items,
                                                        batch.history)

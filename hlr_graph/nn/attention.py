@@ -22,7 +22,10 @@ class UserAttention(torch.nn.Module):
     reference's plain exponentials without overflowing), and the sum with
     :func:`torch_geometric.utils.scatter`. A query without edges gets
     :math:`\bar{r} = 0`. HLR++'s item attention uses the same aggregation
-    with the target item :math:`q_v` as the query vector.
+    with the target item :math:`q_v` as the query vector. Any linear
+    coordinates of relations and queries work: the memory layers pass
+    :math:`w_{v,j}` and :math:`\mathbf{M} p_u`, whose dot product is
+    :math:`p_u^\top r_{v,j}`.
     """
     def forward(self, query: Tensor, relation: Tensor, index: Tensor,
                 num_queries: int) -> Tuple[Tensor, Tensor]:
@@ -37,7 +40,7 @@ class UserAttention(torch.nn.Module):
         Returns:
             ``([Q, d] aggregated relations, [E] attention weights)``.
         """
-        logit = (query[index] * relation).sum(dim=-1)
+        logit = (query.index_select(0, index) * relation).sum(dim=-1)
         alpha = softmax(logit, index, num_nodes=num_queries)
         out = scatter(alpha.unsqueeze(-1) * relation, index, dim=0,
                       dim_size=num_queries, reduce='sum')

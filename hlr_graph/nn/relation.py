@@ -14,12 +14,20 @@ Attention = Tuple[Tensor, Tensor, Tensor]
 
 class MemoryAttentionConv(MessagePassing):
     r"""The mechanism HLR's and HLR++'s modules share: every edge
-    :math:`j \rightarrow q` into query :math:`q` carries the message
-    :math:`r_{q,j} = \mathrm{memory}(a_q, x_j)` (eqs. 2-4), between the
+    :math:`j \rightarrow q` into query :math:`q` carries the relation
+    :math:`r_{q,j} = \mathrm{memory}(a_q, x_j)` (eqs. 2-4) between the
     query's anchor vector :math:`a_q` and the source vector :math:`x_j`;
-    a query aggregates its messages with :class:`UserAttention` under its
+    a query aggregates its relations with :class:`UserAttention` under its
     query vector :math:`z_q` (eqs. 5-6). An optional slot adds one more edge
     per query, from a vector of its own.
+
+    A relation is a mix of memories, :math:`r_{q,j} = w_{q,j}^\top
+    \mathbf{M}`, so messages travel in memory coordinates: the message is
+    the key attention :math:`w_{q,j} \in \mathbb{R}^N`, the attention logit
+    :math:`z_q^\top r_{q,j} = w_{q,j}^\top (\mathbf{M} z_q)`, and the
+    aggregate :math:`\bar{r}_q = (\sum_j \alpha_{q,j} w_{q,j})^\top
+    \mathbf{M}`: the same numbers as in :math:`\mathbb{R}^d`, with
+    :math:`N`- instead of :math:`d`-sized edge tensors.
 
     Subclasses choose the roles: :class:`ItemItemRelationConv` (HLR) and
     :class:`~hlr_graph.nn.ItemAttentionConv` (HLR++).
@@ -76,15 +84,17 @@ class MemoryAttentionConv(MessagePassing):
         return out
 
     def message(self, x_i: Tensor, x_j: Tensor) -> Tensor:
-        relation, weight = self.memory(x_i, x_j, return_attention=True)
+        weight = self.memory.attention(x_i, x_j)  # [E, N], eqs. 2-3.
         if self._weight is not None:  # Kept for explanations only.
             self._weight = weight
-        return relation
+        return weight
 
     def aggregate(self, inputs: Tensor, index: Tensor, dim_size: int,
                   query: Tensor) -> Tensor:
-        out, self._alpha = self.attention(query, inputs, index, dim_size)
-        return out
+        memories = self.memory.memories
+        out, self._alpha = self.attention(query @ memories.t(), inputs, index,
+                                          dim_size)
+        return out @ memories  # Eq. 4 after eq. 5.
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.memory})'
