@@ -1,7 +1,7 @@
 r"""Models by the names the command line accepts, with the authors' tuned
 hyperparameters (reference_implementation.md section 6)."""
 import inspect
-from typing import Dict, Type
+from typing import Dict, List, Type
 
 from hlr_graph.models.base import Recommender
 from hlr_graph.models.cml import CML
@@ -57,6 +57,30 @@ r"""Tuned settings by family and model; other families (synthetic, generic
 files, Gowalla) take MovieLens's."""
 
 
+PAPER_GRID: Dict[str, List] = {
+    'lr': [2e-4, 5e-4, 7.5e-4, 1e-3],
+    'num_memories': [5, 10, 20, 50],
+    'margin': [0.2, 0.5, 0.75, 1.0],
+}
+r"""The paper's grid (section 4.3.2): learning rate, memory slots :math:`N`
+and margin :math:`m`."""
+
+
+def search_space(model: str) -> Dict[str, List]:
+    r"""The grid of :obj:`model`: the paper's, restricted to the arguments
+    the model takes (and ``lr`` for models trained by gradient)."""
+    cls = MODELS[model]
+    accepted = _arguments(cls)
+    return {name: values for name, values in PAPER_GRID.items()
+            if name in accepted or (name == 'lr' and cls.loss is not
+                                    Recommender.loss)}
+
+
+def _arguments(cls) -> set:
+    return {name for base in cls.__mro__ if issubclass(base, Recommender)
+            for name in inspect.signature(base.__init__).parameters}
+
+
 def default_hyperparameters(dataset: str, model: str) -> Dict:
     r"""The authors' settings of :obj:`model` on the family of
     :obj:`dataset`: the learning rate ``lr`` and the model's arguments."""
@@ -72,9 +96,7 @@ def build_model(name: str, num_users: int, num_items: int,
     r"""Builds model :obj:`name`, passing the :obj:`hyperparameters` its
     constructor takes and rejecting unknown ones."""
     cls = MODELS[name]
-    accepted = {name for base in cls.__mro__ if issubclass(base, Recommender)
-                for name in inspect.signature(base.__init__).parameters}
-    unknown = set(hyperparameters) - accepted
+    unknown = set(hyperparameters) - _arguments(cls)
     if unknown:
         raise ValueError(f"model '{name}' takes no {sorted(unknown)}")
     return cls(num_users, num_items, **hyperparameters)

@@ -17,6 +17,7 @@ from torch import Tensor
 from hlr_graph.data.graph import ITEM, USER, split_edges
 from hlr_graph.data.registry import load_dataset
 from hlr_graph.evaluation.evaluator import Evaluator
+from hlr_graph.models.base import Recommender
 from hlr_graph.models.registry import build_model, default_hyperparameters
 from hlr_graph.train.trainer import TrainConfig, Trainer
 
@@ -43,6 +44,8 @@ class Experiment:
         output_dir (str, optional): Where results are written.
         save_recommendations (bool): Also write the top-K lists and the
             split as CSV files with original ids.
+        test (bool): Measure on the test interactions (off while tuning, so
+            that selection never sees them).
     """
     dataset: str = 'synthetic'
     model: str = 'cml'
@@ -56,6 +59,7 @@ class Experiment:
     eval_users: Optional[int] = None
     output_dir: Optional[str] = None
     save_recommendations: bool = False
+    test: bool = True
 
 
 def run_experiment(exp: Experiment) -> Dict:
@@ -76,14 +80,8 @@ def run_experiment(exp: Experiment) -> Dict:
                         **hyperparameters)
     fit = Trainer(model, data, train).fit()
 
-    tic = time.perf_counter()
-    evaluator = Evaluator(data, 'test', exp.ks, exp.metric_mode,
-                          exp.num_cohorts, exp.cohort_size,
-                          max_users=exp.eval_users)
-    items, scores = evaluator.rank(model)
-    report = evaluator.report(items)
-    eval_seconds = time.perf_counter() - tic
-
+    valid = Evaluator(data, 'val', exp.ks, exp.metric_mode, num_cohorts=0,
+                      max_users=exp.eval_users).evaluate(model)
     results = {
         'dataset': dataset.name,
         'model': exp.model,
@@ -97,21 +95,50 @@ def run_experiment(exp: Experiment) -> Dict:
         'best_epoch': fit['best_epoch'],
         'best_valid_loss': fit['best_valid_loss'],
         'train_seconds': fit['seconds'],
-        'eval_seconds': eval_seconds,
-        'num_test_users': report['num_users'],
         'metric_mode': exp.metric_mode,
-        'test': report['metrics'],
-        'test_cohorts': report.get('cohorts', {}),
-        'cohort_size': report.get('cohort_size'),
+        'valid': valid['metrics'],
         'data': dataset.stats,
         'epochs': fit['epochs'],
         'environment': _environment(train.device),
     }
+    if exp.test:
+        tic = time.perf_counter()
+        evaluator = Evaluator(data, 'test', exp.ks, exp.metric_mode,
+                              exp.num_cohorts, exp.cohort_size,
+                              max_users=exp.eval_users)
+        items, scores = evaluator.rank(model)
+        report = evaluator.report(items)
+        results.update({
+            'eval_seconds': time.perf_counter() - tic,
+            'num_test_users': report['num_users'],
+            'test': report['metrics'],
+            'test_cohorts': report.get('cohorts', {}),
+            'cohort_size': report.get('cohort_size'),
+        })
     if exp.output_dir:
         write_json(results, osp.join(exp.output_dir, 'results.json'))
-        if exp.save_recommendations:
+        if exp.test and exp.save_recommendations:
             _write_lists(data, evaluator.users, items, scores, exp.output_dir)
     return results
+
+
+TRAINING_KEYS = ('lr', 'batch_size', 'epochs', 'patience')
+r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training,
+not to the model."""
+
+
+def load_model(run_dir: str, data) -> Recommender:
+    r"""The best-epoch model of a finished run of :func:`run_experiment`
+    (its ``results.json`` and ``checkpoint.pt``), for the graph
+    :obj:`data` it was trained on."""
+    with open(osp.join(run_dir, 'results.json')) as f:
+        results = json.load(f)
+    arguments = {k: v for k, v in results['hyperparameters'].items()
+                 if k not in TRAINING_KEYS}
+    model = build_model(results['model'], data[USER].num_nodes,
+                        data[ITEM].num_nodes, **arguments)
+    model.load_state_dict(torch.load(osp.join(run_dir, 'checkpoint.pt')))
+    return model.eval()
 
 
 def write_json(obj: Dict, path: str):

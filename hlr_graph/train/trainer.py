@@ -115,6 +115,8 @@ class Trainer:
         start = time.perf_counter()
         if not any(p.requires_grad for p in model.parameters()):
             model.fit(split_edges(self.data, 'train').to(self.device))
+            if cfg.checkpoint:
+                _save_atomic(model.state_dict(), cfg.checkpoint)
             return {'best_epoch': 0, 'best_valid_loss': None, 'epochs': [],
                     'seconds': time.perf_counter() - start}
 

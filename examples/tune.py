@@ -1,0 +1,109 @@
+r"""Budget-limited hyperparameter search over the paper's grid, selected on
+validation NDCG@10 (test interactions are never looked at).
+
+    python examples/tune.py --dataset ml-100k --model hlr --trials 8 \
+        --patience 10 --output runs/tune/ml-100k/hlr.json
+
+The grid is the paper's (learning rate in {2e-4, 5e-4, 7.5e-4, 1e-3}, N in
+{5, 10, 20, 50}, margin in {0.2, 0.5, 0.75, 1.0}) restricted to what the model
+takes; ALS searches its regularisation and confidence scaling. The first
+trial is the authors' setting for the data set's family, the others a seeded
+random subset of the grid. Every finished trial is saved at once, so a
+stopped search resumes where it was; ``--time-budget`` stops starting new
+trials after that many seconds. The output's ``best`` entry is what
+``examples/reproduce_table2.py --tuned`` reads.
+"""
+import argparse
+import itertools
+import json
+import os
+import os.path as osp
+import random
+import time
+
+from hlr_graph.data.cli import add_data_arguments, data_options
+from hlr_graph.models import MODELS, default_hyperparameters, search_space
+from hlr_graph.train import Experiment, TrainConfig, run_experiment, \
+    write_json
+
+METRIC = 'ndcg@10'
+
+
+def candidates(dataset: str, model: str, trials: int, seed: int):
+    r"""The authors' setting, then a seeded random sample of the grid."""
+    space = search_space(model)
+    names = sorted(space)
+    grid = [dict(zip(names, values))
+            for values in itertools.product(*(space[n] for n in names))]
+    authors = default_hyperparameters(dataset, model)
+    first = {n: authors[n] for n in names if n in authors}
+    rest = [c for c in grid if c != first]
+    random.Random(seed).shuffle(rest)
+    return ([first] if first else []) + rest[:max(trials - 1, 0)]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add_data_arguments(parser)
+    parser.add_argument('--model', choices=sorted(MODELS), required=True)
+    parser.add_argument('--trials', type=int, default=8)
+    parser.add_argument('--epochs', type=int, default=100)
+    parser.add_argument('--patience', type=int, default=10)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seeds the sample of the grid and the training')
+    parser.add_argument('--time-budget', type=float, default=None,
+                        help='seconds after which no new trial starts')
+    parser.add_argument('--output', required=True,
+                        help='the JSON file of trials and the best setting')
+    args = parser.parse_args(argv)
+
+    if not search_space(args.model):
+        parser.error(f"'{args.model}' has nothing to tune")
+    done = {}
+    if osp.exists(args.output):
+        with open(args.output) as f:
+            done = {json.dumps(t['hyperparameters'], sort_keys=True): t
+                    for t in json.load(f)['trials']}
+    os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
+    start = time.perf_counter()
+    for setting in candidates(args.dataset, args.model, args.trials,
+                              args.seed):
+        key = json.dumps(setting, sort_keys=True)
+        if key in done:
+            continue
+        if (args.time_budget is not None
+                and time.perf_counter() - start > args.time_budget):
+            print('time budget spent: no more trials')
+            break
+        results = run_experiment(Experiment(
+            dataset=args.dataset, model=args.model,
+            data_options=data_options(args), hyperparameters=setting,
+            train=TrainConfig(epochs=args.epochs, patience=args.patience,
+                              seed=args.seed, progress=False),
+            num_cohorts=0, test=False))
+        done[key] = {'hyperparameters': setting, 'valid': results['valid'],
+                     'best_epoch': results['best_epoch'],
+                     'train_seconds': results['train_seconds']}
+        print(f'{setting}: valid {METRIC} '
+              f'{results["valid"][METRIC]:.4f} (best epoch '
+              f'{results["best_epoch"]}, {results["train_seconds"]:.0f}s)')
+        save(args, done)
+    best = save(args, done)
+    print(f'best: {best["hyperparameters"]} with valid {METRIC} '
+          f'{best["valid"][METRIC]:.4f}; written to {args.output}')
+
+
+def save(args, done):
+    trials = list(done.values())
+    best = max(trials, key=lambda t: t['valid'][METRIC])
+    write_json({'dataset': args.dataset, 'model': args.model,
+                'selected_by': f'valid {METRIC}', 'grid': search_space(
+                    args.model), 'epochs': args.epochs,
+                'patience': args.patience, 'seed': args.seed,
+                'trials': trials, 'best': best}, args.output)
+    return best
+
+
+if __name__ == '__main__':
+    main()

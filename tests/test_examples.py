@@ -1,0 +1,67 @@
+import json
+
+import torch
+
+from hlr_graph.data import SyntheticMultiInterest, known_edges
+from hlr_graph.evaluation import Evaluator
+from hlr_graph.train import load_model
+from test_main_job import load_example
+
+recommend = load_example('recommend')
+lightgcn = load_example('hlr_on_lightgcn')
+tune = load_example('tune')
+train_hlr = load_example('train_hlr')
+
+
+def test_recommend_prints_reasons(capsys):
+    recommend.main(['--dataset', 'synthetic', '--epochs', '1', '--user',
+                    'u7', '-k', '5'])
+    out = capsys.readouterr().out
+    assert 'top 5 for user u7' in out
+    assert out.count('because you liked') == 5
+    assert 'relation types #' in out
+
+
+def test_recommend_from_a_finished_run(tmp_path, capsys):
+    run = tmp_path / 'run'
+    assert train_hlr.main(['--model', 'hlrpp', '--epochs', '1',
+                           '--max-history', '5', '--output-dir', str(run),
+                           '--no-progress']) == 0
+    data = SyntheticMultiInterest()[0]
+    model = load_model(str(run), data)
+    results = json.loads((run / 'results.json').read_text())
+    evaluator = Evaluator(data, 'test', num_cohorts=0)
+    assert evaluator.evaluate(model)['metrics']['ndcg@10'] == \
+        results['test']['ndcg@10']
+    recommend.main(['--dataset', 'synthetic', '--run-dir', str(run)])
+    assert 'because you liked' in capsys.readouterr().out
+    items, _ = model.recommend(torch.tensor([0]), 10,
+                               known_edges(data, 'test'))
+    assert items.shape == (1, 10)
+
+
+def test_hlr_on_lightgcn_reports_both_models(capsys):
+    lightgcn.main(['--dataset', 'synthetic', '--epochs', '1',
+                   '--max-history', '5'])
+    out = capsys.readouterr().out
+    assert 'HLR ' in out and 'LightGCN + HLR' in out
+    last = out.strip().splitlines()[-1].split()
+    assert 0 < float(last[-1]) < 1  # ndcg@20 of LightGCN + HLR.
+
+
+def test_tune_selects_on_validation_and_resumes(tmp_path):
+    out = tmp_path / 'cml.json'
+    args = ['--dataset', 'synthetic', '--model', 'cml', '--epochs', '2',
+            '--output', str(out)]
+    tune.main(args + ['--trials', '2'])
+    first = json.loads(out.read_text())
+    assert len(first['trials']) == 2
+    assert first['trials'][0]['hyperparameters'] == dict(lr=7.5e-4,
+                                                         margin=0.5)
+    assert first['best']['valid']['ndcg@10'] == max(
+        t['valid']['ndcg@10'] for t in first['trials'])
+    assert all('test' not in t for t in first['trials'])
+    tune.main(args + ['--trials', '3'])
+    second = json.loads(out.read_text())
+    assert len(second['trials']) == 3
+    assert second['trials'][:2] == first['trials']  # Kept, not re-run.
