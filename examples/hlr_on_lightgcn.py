@@ -33,7 +33,7 @@ class LightGCNHLR(HLR):
                  num_layers: int = 2, **kwargs):
         super().__init__(num_users, num_items, **kwargs)
         dim = self.user_emb.embedding_dim
-        del self.user_emb, self.item_emb  # LightGCN holds the table.
+        del self.user_emb, self.item_emb  # LightGCN holds the table now.
         self.encoder = LightGCN(num_users + num_items, dim, num_layers)
         torch.nn.init.normal_(self.encoder.embedding.weight, std=dim**-0.5)
         user, item = edge_index
@@ -41,9 +41,6 @@ class LightGCNHLR(HLR):
             torch.cat([user, item + num_users]),
             torch.cat([item + num_users, user])
         ]))
-
-    def reset_parameters(self):
-        self.memory.reset_parameters()
 
     def embeddings(self) -> Tuple[Tensor, Tensor]:
         out = self.encoder.get_embedding(self.graph)

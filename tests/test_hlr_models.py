@@ -34,10 +34,9 @@ def test_copy_reuses_the_positive_relation():
     free = model.loss(batch())
     model.copy = True
     users, items = model.embeddings()
-    p = users[batch().user]
-    r = model.relations(p, items[batch().pos], items, HISTORY)
-    expected = torch.relu(((p + r - items[batch().pos])**2).sum(-1) -
-                          ((p + r - items[batch().neg])**2).sum(-1) + 10.0)
+    moved = model.translate(users, items, batch().user, batch().pos, HISTORY)
+    expected = torch.relu(((moved - items[batch().pos])**2).sum(-1) -
+                          ((moved - items[batch().neg])**2).sum(-1) + 10.0)
     assert torch.allclose(model.loss(batch()), expected.sum())
     assert not torch.allclose(model.loss(batch()), free)
 
@@ -79,8 +78,8 @@ def test_model_scores_equal_pairwise_distances(cls, kwargs, monkeypatch):
     with torch.no_grad():  # Spread the memories so that relations matter.
         model.memory.memories.mul_(3)
     # Small blocks: several user and item blocks, with padded histories.
-    monkeypatch.setattr('hlr_graph.models.hlr.DENSE_BLOCK', 50)
-    monkeypatch.setattr('hlr_graph.models.hlr.DENSE_USERS', 2)
+    monkeypatch.setattr('hlr_graph.models.relational.DENSE_BLOCK', 50)
+    monkeypatch.setattr('hlr_graph.models.relational.DENSE_USERS', 2)
     scores = model.score(torch.tensor([0, 1, 2]), HISTORY)
     for u in range(3):
         mine = HISTORY[1][HISTORY[0] == u]

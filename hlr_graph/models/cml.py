@@ -1,6 +1,6 @@
 r"""Collaborative Metric Learning (Hsieh et al., 2017) as the paper states it
-(eq. 1)."""
-from typing import Optional
+(eq. 1), and the base of its translational extensions."""
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -18,11 +18,17 @@ class CML(Recommender):
     .. math::
         \sum_{(u, v, v^-)} [\|p_u - q_v\|_2^2 - \|p_u - q_{v^-}\|_2^2 + m]_+,
 
-    under :math:`\|p_u\|_2, \|q_v\|_2 \leq 1`, which :meth:`constrain_`
-    enforces by clipping every row after each optimiser step, as the
-    reference code does. As there, no covariance regulariser or WARP weight
-    of the original CML is used. Items are ranked by
+    summed over the batch, under :math:`\|p_u\|_2, \|q_v\|_2 \leq 1`, which
+    :meth:`constrain_` enforces by clipping every row after each optimiser
+    step, as the reference code does. As there, no covariance regulariser or
+    WARP weight of the original CML is used. Items are ranked by
     :math:`-\|p_u - q_v\|_2^2`.
+
+    It is also the base of the models that translate the user towards the
+    target, :math:`d(u, v) = \|p_u + r_{u,v} - q_v\|_2^2` (LRML, TransCF,
+    AdaCML, HLR, HLR++): they override :meth:`translate` (and :meth:`score`
+    for exact full ranking); with :attr:`copy` the negative reuses the
+    positive's translation.
 
     Args:
         num_users (int): The number of users.
@@ -31,6 +37,8 @@ class CML(Recommender):
         margin (float): :math:`m`. (default: ``0.5``)
         max_norm (float): The norm bound of every row. (default: ``1.0``)
     """
+    copy: bool = False
+
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 100, margin: float = 0.5,
                  max_norm: float = 1.0):
@@ -45,18 +53,52 @@ class CML(Recommender):
         for emb in (self.user_emb, self.item_emb):
             torch.nn.init.normal_(emb.weight, std=emb.embedding_dim**-0.5)
 
-    def forward(self, user: Tensor, item: Tensor) -> Tensor:
-        r"""``[B]`` squared distances :math:`d(u, v)` of (user, item) pairs."""
-        return squared_distance(self.user_emb(user), self.item_emb(item))
+    def embeddings(self) -> Tuple[Tensor, Tensor]:
+        r"""``([num_users, d], [num_items, d])`` user and item vectors.
+        Override to put the model on top of another encoder."""
+        return self.user_emb.weight, self.item_emb.weight
+
+    def translate(self, users: Tensor, items: Tensor, user: Tensor,
+                  target: Tensor, history: Tensor) -> Tensor:
+        r"""``[B]`` users moved towards their ``[B]`` target items,
+        :math:`p_u + r_{u,v}` (plain :math:`p_u` for CML).
+
+        Args:
+            users (torch.Tensor): ``[num_users, d]`` all user vectors.
+            items (torch.Tensor): ``[num_items, d]`` all item vectors.
+            user (torch.Tensor): ``[B]`` user ids.
+            target (torch.Tensor): ``[B]`` target item ids.
+            history (torch.Tensor): ``[2, E]`` history edges (pair, item).
+        """
+        return users.index_select(0, user)
+
+    def forward(self, user: Tensor, item: Tensor,
+                history: Optional[Tensor] = None) -> Tensor:
+        r"""``[B]`` squared distances :math:`d(u, v)` of (user, item) pairs,
+        with ``[2, E]`` history edges (pair, item) for models that read
+        them."""
+        users, items = self.embeddings()
+        if history is None:
+            history = user.new_empty(2, 0)
+        return squared_distance(
+            self.translate(users, items, user, item, history),
+            items.index_select(0, item))
 
     def loss(self, batch: TripletBatch) -> Tensor:
-        pos = self(batch.user, batch.pos)
-        neg = self(batch.user, batch.neg)
+        r"""The hinge loss of eq. (1) (eq. (8) with translations), summed
+        over the batch."""
+        users, items = self.embeddings()
+        to_pos = self.translate(users, items, batch.user, batch.pos,
+                                batch.history)
+        to_neg = to_pos if self.copy else self.translate(
+            users, items, batch.user, batch.neg, batch.history)
+        pos = squared_distance(to_pos, items.index_select(0, batch.pos))
+        neg = squared_distance(to_neg, items.index_select(0, batch.neg))
         return torch.relu(pos - neg + self.margin).sum()
 
     def score(self, user: Tensor, history: Optional[Tensor] = None) -> Tensor:
-        return -pairwise_squared_distance(self.user_emb(user),
-                                          self.item_emb.weight)
+        users, items = self.embeddings()
+        return -pairwise_squared_distance(users.index_select(0, user), items)
 
     @torch.no_grad()
     def constrain_(self):

@@ -1,26 +1,15 @@
 r"""HLR and HLR++ (Tran et al., RecSys 2021, section 3)."""
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import torch
 from torch import Tensor
-from torch.nn import Embedding
 from torch_geometric.utils import cumsum, scatter, to_dense_batch
 
 from hlr_graph.loader.history import HISTORY_SAMPLING, csr_gather
-from hlr_graph.loader.triplet_loader import TripletBatch
-from hlr_graph.models.base import Recommender
-from hlr_graph.nn.distance import squared_distance, translation_distance
+from hlr_graph.models.relational import RelationalCML
 from hlr_graph.nn.item_attention import ItemAttentionConv
-from hlr_graph.nn.memory import KeyValueMemory
 from hlr_graph.nn.relation import ItemItemRelationConv, MemoryAttentionConv
-
-DENSE_BLOCK = 2**22
-r"""Key logits held at once by :meth:`HLR.score` (16 MB of float32): blocks
-of 16 users and as many items as fit, which measured fastest on 2 CPU cores
-(``benchmarks/dense_scoring.py``)."""
-DENSE_USERS = 16
-
 
 @dataclass
 class Explanation:
@@ -50,7 +39,7 @@ class Explanation:
     item_slot_attention: Optional[Tensor] = None
 
 
-class HLR(Recommender):
+class HLR(RelationalCML):
     r"""Hierarchical Latent Relations: user-item relations built on top of
     item-item relations (section 3.2). The distance of user :math:`u` to item
     :math:`v` is
@@ -84,123 +73,39 @@ class HLR(Recommender):
     Args:
         num_users (int): The number of users.
         num_items (int): The number of items.
-        embedding_dim (int): :math:`d`. (default: ``100``)
-        num_memories (int): :math:`N`. (default: ``20``)
-        margin (float): :math:`m`. (default: ``0.5``)
         max_history (int): :math:`L`. (default: ``50``)
         history_sampling (str): ``'random'`` or ``'unpop'``.
         user_slot (bool): The user slot. (default: :obj:`True`)
-        copy (bool): Reuse the positive's relation for the negative.
-        clip_ram (bool): Clip memories and keys too.
-        max_norm (float): The norm bound. (default: ``1.0``)
+        **kwargs: :obj:`embedding_dim`, :obj:`num_memories`, :obj:`margin`,
+            :obj:`copy`, :obj:`clip_ram`, :obj:`max_norm` of
+            :class:`~hlr_graph.models.relational.RelationalCML`.
     """
     def __init__(self, num_users: int, num_items: int,
-                 embedding_dim: int = 100, num_memories: int = 20,
-                 margin: float = 0.5, max_history: int = 50,
-                 history_sampling: str = 'random', user_slot: bool = True,
-                 copy: bool = False, clip_ram: bool = False,
-                 max_norm: float = 1.0):
-        super().__init__(num_users, num_items)
+                 max_history: int = 50, history_sampling: str = 'random',
+                 user_slot: bool = True, **kwargs):
+        super().__init__(num_users, num_items, **kwargs)
         if history_sampling not in HISTORY_SAMPLING:
             raise ValueError(f'history_sampling must be one of '
                              f"{HISTORY_SAMPLING}, got '{history_sampling}'")
-        self.margin, self.copy, self.clip_ram = margin, copy, clip_ram
-        self.max_norm = max_norm
         self.max_history, self.history_sampling = max_history, \
             history_sampling
-        self.user_emb = Embedding(num_users, embedding_dim)
-        self.item_emb = Embedding(num_items, embedding_dim)
-        self.memory = KeyValueMemory(embedding_dim, num_memories)
         self.relation = ItemItemRelationConv(self.memory, user_slot)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        r"""Normal(0, 1 / sqrt(d)) everywhere, as the reference code."""
-        for emb in (self.user_emb, self.item_emb):
-            torch.nn.init.normal_(emb.weight, std=emb.embedding_dim**-0.5)
-        self.memory.reset_parameters()
-
-    def embeddings(self) -> Tuple[Tensor, Tensor]:
-        r"""``([num_users, d], [num_items, d])`` user and item vectors.
-        Override to put the relation layers on top of another encoder."""
-        return self.user_emb.weight, self.item_emb.weight
 
     def branches(self) -> List[MemoryAttentionConv]:
         r"""The modules whose relations add up to :math:`\bar{r}_{u,v}`."""
         return [self.relation]
 
-    def relations(self, user: Tensor, target: Tensor, items: Tensor,
-                  history: Tensor) -> Tensor:
-        r"""``[B, d]`` relations :math:`\bar{r}_{u,v}` of ``B`` queries.
-
-        Args:
-            user (torch.Tensor): ``[B, d]`` users :math:`p_u`.
-            target (torch.Tensor): ``[B, d]`` target items :math:`q_v`.
-            items (torch.Tensor): ``[num_items, d]`` all item vectors.
-            history (torch.Tensor): ``[2, E]`` history edges (query, item).
-        """
+    def translate(self, users: Tensor, items: Tensor, user: Tensor,
+                  target: Tensor, history: Tensor) -> Tensor:
+        p, q = users.index_select(0, user), items.index_select(0, target)
         edge_index = history.flip(0)
-        return sum(conv((items, target), user, edge_index)
-                   for conv in self.branches())
-
-    def forward(self, user: Tensor, item: Tensor, history: Tensor) -> Tensor:
-        r"""``[B]`` distances :math:`d(u, v)` (eq. 7) of (user, item) pairs,
-        with ``[2, E]`` history edges (pair, item)."""
-        users, items = self.embeddings()
-        p, q = users.index_select(0, user), items.index_select(0, item)
-        return squared_distance(p + self.relations(p, q, items, history), q)
-
-    def loss(self, batch: TripletBatch) -> Tensor:
-        r"""The hinge loss of eq. (8), summed over the batch."""
-        users, items = self.embeddings()
-        p, pos, neg = (users.index_select(0, batch.user),
-                       items.index_select(0, batch.pos),
-                       items.index_select(0, batch.neg))
-        r_pos = self.relations(p, pos, items, batch.history)
-        r_neg = r_pos if self.copy else self.relations(p, neg, items,
-                                                       batch.history)
-        return torch.relu(
-            squared_distance(p + r_pos, pos) -
-            squared_distance(p + r_neg, neg) + self.margin).sum()
+        return p + sum(conv((items, q), p, edge_index)
+                       for conv in self.branches())
 
     def memory_weights(self, item: Tensor, history: Tensor, mask: Tensor,
                        user: Tensor) -> Tensor:
-        r"""``[U, I, N]`` memory weights of the relations of every (user,
-        item) pair (see :meth:`~hlr_graph.nn.ItemItemRelationConv.dense`)."""
         return sum(conv.dense(item, history, mask, user)
                    for conv in self.branches())
-
-    def score(self, user: Tensor, history: Optional[Tensor] = None) -> Tensor:
-        r"""``[U, num_items]`` exact scores :math:`-d(u, v)` of every item,
-        computed in blocks of users and items so that about
-        :obj:`DENSE_BLOCK` key logits live at once."""
-        users, items = self.embeddings()
-        p = users[user]
-        if history is None:
-            history = user.new_empty(2, 0)
-        context, mask = to_dense_batch(items[history[1]], history[0],
-                                       batch_size=user.numel())
-        slots = context.size(1) + 1
-        block_users = max(1, min(user.numel(), DENSE_USERS))
-        block_items = max(1, DENSE_BLOCK // (
-            block_users * slots * self.memory.num_memories))
-        out = p.new_empty(user.numel(), items.size(0))
-        for u in range(0, user.numel(), block_users):
-            us = slice(u, u + block_users)
-            for i in range(0, items.size(0), block_items):
-                its = slice(i, i + block_items)
-                weight = self.memory_weights(items[its], context[us],
-                                             mask[us], p[us])
-                out[us, its] = -translation_distance(
-                    p[us], items[its], weight, self.memory.memories)
-        return out
-
-    @torch.no_grad()
-    def constrain_(self):
-        for emb in (self.user_emb, self.item_emb):
-            emb.weight.renorm_(p=2, dim=0, maxnorm=self.max_norm)
-        if self.clip_ram:
-            self.memory.clip_(self.max_norm)
 
     @torch.no_grad()
     def explain(self, user: Tensor, item: Tensor,

@@ -1,0 +1,97 @@
+r"""The base of CML models whose relations are mixes of a key-value memory
+(LRML, HLR, HLR++): memory, clipping, and exact blocked full ranking."""
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch_geometric.utils import to_dense_batch
+
+from hlr_graph.models.cml import CML
+from hlr_graph.nn.distance import translation_distance
+from hlr_graph.nn.memory import KeyValueMemory
+
+DENSE_BLOCK = 2**22
+r"""Key logits held at once by :meth:`RelationalCML.score` (16 MB of
+float32): blocks of :obj:`DENSE_USERS` users and as many items as fit, which
+measured fastest on 2 CPU cores (``benchmarks/dense_scoring.py``)."""
+DENSE_USERS = 16
+
+
+class RelationalCML(CML):
+    r"""CML with a translation :math:`r_{u,v} = W_{u,v}^\top \mathbf{M}`
+    mixed from the memories of a :class:`~hlr_graph.nn.KeyValueMemory`
+    (eq. 4). Subclasses define :meth:`translate` for training and
+    :meth:`memory_weights` for ranking; :meth:`score` then ranks every item
+    exactly through :func:`~hlr_graph.nn.translation_distance`, block by
+    block, never building a ``[U, I, d]`` tensor.
+
+    Args:
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+        embedding_dim (int): :math:`d`. (default: ``100``)
+        num_memories (int): :math:`N`. (default: ``20``)
+        margin (float): :math:`m`. (default: ``0.5``)
+        copy (bool): The negative reuses the positive's relation (the
+            reference's ``copy``; eq. (8) does not). (default: :obj:`False`)
+        clip_ram (bool): Also clip memories and key columns to
+            :obj:`max_norm` after every step (the reference's ``clip_ram``).
+            (default: :obj:`False`)
+        max_norm (float): The norm bound. (default: ``1.0``)
+    """
+    def __init__(self, num_users: int, num_items: int,
+                 embedding_dim: int = 100, num_memories: int = 20,
+                 margin: float = 0.5, copy: bool = False,
+                 clip_ram: bool = False, max_norm: float = 1.0):
+        super().__init__(num_users, num_items, embedding_dim, margin,
+                         max_norm)
+        self.memory = KeyValueMemory(embedding_dim, num_memories)
+        self.num_memories, self.copy, self.clip_ram = (num_memories, copy,
+                                                       clip_ram)
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        if hasattr(self, 'memory'):  # Not built yet while CML's init runs.
+            self.memory.reset_parameters()
+
+    def memory_weights(self, item: Tensor, history: Tensor, mask: Tensor,
+                       user: Tensor) -> Tensor:
+        r"""``[U, N, I]`` memory weights of the relations of every (user,
+        item) pair.
+
+        Args:
+            item (torch.Tensor): ``[I, d]`` candidate items.
+            history (torch.Tensor): ``[U, L, d]`` history items, padded.
+            mask (torch.Tensor): ``[U, L]`` which history slots are real.
+            user (torch.Tensor): ``[U, d]`` users.
+        """
+        raise NotImplementedError
+
+    def score(self, user: Tensor, history: Optional[Tensor] = None) -> Tensor:
+        r"""``[U, num_items]`` exact scores :math:`-d(u, v)` of every item,
+        computed in blocks so that about :obj:`DENSE_BLOCK` key logits live
+        at once."""
+        users, items = self.embeddings()
+        p = users.index_select(0, user)
+        if history is None:
+            history = user.new_empty(2, 0)
+        context, mask = to_dense_batch(items[history[1]], history[0],
+                                       batch_size=user.numel())
+        block_users = max(1, min(user.numel(), DENSE_USERS))
+        block_items = max(1, DENSE_BLOCK // (
+            block_users * (context.size(1) + 1) * self.num_memories))
+        out = p.new_empty(user.numel(), items.size(0))
+        for u in range(0, user.numel(), block_users):
+            us = slice(u, u + block_users)
+            for i in range(0, items.size(0), block_items):
+                its = slice(i, i + block_items)
+                weight = self.memory_weights(items[its], context[us],
+                                             mask[us], p[us])
+                out[us, its] = -translation_distance(
+                    p[us], items[its], weight, self.memory.memories)
+        return out
+
+    @torch.no_grad()
+    def constrain_(self):
+        super().constrain_()
+        if self.clip_ram:
+            self.memory.clip_(self.max_norm)
