@@ -14,6 +14,7 @@ trials after that many seconds. The output's ``best`` entry is what
 ``examples/reproduce_table2.py --tuned`` reads.
 """
 import argparse
+import inspect
 import itertools
 import json
 import os
@@ -36,7 +37,10 @@ def candidates(dataset: str, model: str, trials: int, seed: int):
     grid = [dict(zip(names, values))
             for values in itertools.product(*(space[n] for n in names))]
     authors = default_hyperparameters(dataset, model)
-    first = {n: authors[n] for n in names if n in authors}
+    defaults = {n: p.default for base in MODELS[model].__mro__[::-1]
+                if '__init__' in vars(base) for n, p in
+                inspect.signature(base.__init__).parameters.items()}
+    first = {n: authors.get(n, defaults.get(n)) for n in names}
     rest = [c for c in grid if c != first]
     random.Random(seed).shuffle(rest)
     return ([first] if first else []) + rest[:max(trials - 1, 0)]

@@ -1,16 +1,30 @@
 r"""Models by the names the command line accepts, with the authors' tuned
 hyperparameters (reference_implementation.md section 6)."""
 import inspect
-from typing import Dict, List, Type
+from typing import Dict, List, Optional, Type
 
+from torch import Tensor
+
+from hlr_graph.models.adacml import AdaCML
+from hlr_graph.models.als import ALS
 from hlr_graph.models.base import Recommender
+from hlr_graph.models.bpr import BPRMF
 from hlr_graph.models.cml import CML
 from hlr_graph.models.hlr import HLR, HLRPlusPlus
+from hlr_graph.models.lightgcn import LightGCN
+from hlr_graph.models.lrml import LRML
 from hlr_graph.models.popular import MostPopular
+from hlr_graph.models.transcf import TransCF
 
 MODELS: Dict[str, Type[Recommender]] = {
     'popular': MostPopular,
+    'als': ALS,
+    'bpr': BPRMF,
+    'lightgcn': LightGCN,
     'cml': CML,
+    'lrml': LRML,
+    'transcf': TransCF,
+    'adacml': AdaCML,
     'hlr': HLR,
     'hlrpp': HLRPlusPlus,
 }
@@ -28,24 +42,53 @@ _ML = dict(num_memories=20, max_history=50, history_sampling='random',
            copy=False, clip_ram=False)
 _YELP = dict(num_memories=20, max_history=5, history_sampling='unpop',
              copy=True, clip_ram=True)
+_COMMON = {
+    'bpr': dict(lr=1e-3, weight_decay=1e-4),
+    'lightgcn': dict(lr=1e-3, weight_decay=1e-4),
+    'transcf': dict(lr=5e-4, margin=0.5, alpha_nbr=0.1, alpha_dist=0.1),
+}
 DEFAULTS: Dict[str, Dict[str, Dict]] = {
     'movielens': {
+        **_COMMON,
+        'als': dict(regularization=30.0),
         'cml': dict(lr=7.5e-4, margin=0.5),
+        'lrml': dict(lr=2e-4, margin=0.2, num_memories=20, copy=False,
+                     clip_ram=False),
+        'adacml': dict(lr=2e-4, margin=0.2, max_history=50,
+                       history_sampling='random'),
         'hlr': dict(lr=2e-4, margin=0.2, **_ML),
         'hlrpp': dict(lr=2e-4, margin=0.2, **_ML),
     },
     'echonest': {
+        **_COMMON,
+        'als': dict(regularization=30.0),
         'cml': dict(lr=7.5e-4, margin=0.5),
+        'lrml': dict(lr=5e-4, margin=0.5, num_memories=20, copy=False,
+                     clip_ram=False),
+        'adacml': dict(lr=5e-4, margin=0.5, max_history=50,
+                       history_sampling='random'),
         'hlr': dict(lr=5e-4, margin=0.5, **_ML),
         'hlrpp': dict(lr=7.5e-4, margin=0.5, **_ML),
     },
     'yelp': {
+        **_COMMON,
+        'als': dict(regularization=20.0),
         'cml': dict(lr=7.5e-4, margin=0.5),
+        'lrml': dict(lr=7.5e-4, margin=0.5, num_memories=20, copy=True,
+                     clip_ram=True),
+        'adacml': dict(lr=5e-4, margin=0.5, max_history=50,
+                       history_sampling='random'),
         'hlr': dict(lr=7.5e-4, margin=0.75, **_YELP),
         'hlrpp': dict(lr=5e-4, margin=0.75, **_YELP),
     },
     'amazon': {
+        **_COMMON,
+        'als': dict(regularization=30.0),
         'cml': dict(lr=5e-4, margin=0.5),
+        'lrml': dict(lr=5e-4, margin=0.5, num_memories=20, copy=False,
+                     clip_ram=True),
+        'adacml': dict(lr=2e-4, margin=0.5, max_history=50,
+                       history_sampling='random'),
         'hlr': dict(lr=5e-4, margin=0.5, **{**_ML, 'clip_ram': True}),
         'hlrpp': dict(lr=7.5e-4, margin=0.5,
                       **{**_ML, 'max_history': 10,
@@ -53,17 +96,23 @@ DEFAULTS: Dict[str, Dict[str, Dict]] = {
                          'clip_ram': True}),
     },
 }
-r"""Tuned settings by family and model; other families (synthetic, generic
-files, Gowalla) take MovieLens's."""
+r"""The authors' settings by family and model (their configs); other
+families (synthetic, generic files, Gowalla) take MovieLens's. BPR-MF and
+LightGCN have no config there: they take LightGCN's published settings
+(learning rate 1e-3, L2 1e-4)."""
 
 
 PAPER_GRID: Dict[str, List] = {
     'lr': [2e-4, 5e-4, 7.5e-4, 1e-3],
     'num_memories': [5, 10, 20, 50],
     'margin': [0.2, 0.5, 0.75, 1.0],
+    'weight_decay': [1e-5, 1e-4, 1e-3],
+    'regularization': [1.0, 10.0, 30.0, 100.0],
+    'alpha': [1.0, 5.0, 20.0, 40.0],
 }
-r"""The paper's grid (section 4.3.2): learning rate, memory slots :math:`N`
-and margin :math:`m`."""
+r"""The paper's grid (section 4.3.2: learning rate, memory slots :math:`N`,
+margin :math:`m`), plus the L2 penalty of BPR-MF and LightGCN and ALS's
+regularisation and confidence scaling."""
 
 
 def search_space(model: str) -> Dict[str, List]:
@@ -92,10 +141,17 @@ def default_hyperparameters(dataset: str, model: str) -> Dict:
 
 
 def build_model(name: str, num_users: int, num_items: int,
+                edge_index: Optional[Tensor] = None,
                 **hyperparameters) -> Recommender:
-    r"""Builds model :obj:`name`, passing the :obj:`hyperparameters` its
-    constructor takes and rejecting unknown ones."""
+    r"""Builds model :obj:`name` with :obj:`hyperparameters`, rejecting the
+    ones its constructor does not take. Models that read the training graph
+    (TransCF, LightGCN) get the ``[2, E]`` training pairs
+    :obj:`edge_index`."""
     cls = MODELS[name]
+    if 'edge_index' in _arguments(cls):
+        if edge_index is None:
+            raise ValueError(f"model '{name}' needs the training edge_index")
+        hyperparameters['edge_index'] = edge_index
     unknown = set(hyperparameters) - _arguments(cls)
     if unknown:
         raise ValueError(f"model '{name}' takes no {sorted(unknown)}")

@@ -77,7 +77,7 @@ def run_experiment(exp: Experiment) -> Dict:
 
     torch.manual_seed(train.seed)
     model = build_model(exp.model, data[USER].num_nodes, data[ITEM].num_nodes,
-                        **hyperparameters)
+                        split_edges(data, 'train'), **hyperparameters)
     fit = Trainer(model, data, train).fit()
 
     valid = Evaluator(data, 'val', exp.ks, exp.metric_mode, num_cohorts=0,
@@ -136,7 +136,8 @@ def load_model(run_dir: str, data) -> Recommender:
     arguments = {k: v for k, v in results['hyperparameters'].items()
                  if k not in TRAINING_KEYS}
     model = build_model(results['model'], data[USER].num_nodes,
-                        data[ITEM].num_nodes, **arguments)
+                        data[ITEM].num_nodes, split_edges(data, 'train'),
+                        **arguments)
     model.load_state_dict(torch.load(osp.join(run_dir, 'checkpoint.pt')))
     return model.eval()
 

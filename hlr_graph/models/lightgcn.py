@@ -1,0 +1,67 @@
+r"""LightGCN (He et al., SIGIR 2020) through PyG's own model."""
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.nn.models import LightGCN as PyGLightGCN
+from torch_geometric.utils import to_torch_csr_tensor
+
+from hlr_graph.loader.triplet_loader import TripletBatch
+from hlr_graph.models.base import Recommender
+
+
+class LightGCN(Recommender):
+    r""":class:`torch_geometric.nn.models.LightGCN` over the training graph
+    (users and items as one node set), trained with its BPR
+    :meth:`~torch_geometric.nn.models.LightGCN.recommendation_loss` on the
+    same triplets as the other models; items are ranked by the inner product
+    of the propagated embeddings. The symmetrically normalised adjacency is
+    built once, as a sparse CSR matrix, and every layer is one sparse
+    product.
+
+    Args:
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+        edge_index (torch.Tensor): ``[2, E]`` training (user, item) pairs.
+        embedding_dim (int): (default: ``64``, as the LightGCN paper)
+        num_layers (int): (default: ``3``)
+        weight_decay (float): The L2 penalty :math:`\lambda` of the loss on
+            the batch's input embeddings. (default: ``1e-4``)
+    """
+    def __init__(self, num_users: int, num_items: int, edge_index: Tensor,
+                 embedding_dim: int = 64, num_layers: int = 3,
+                 weight_decay: float = 1e-4):
+        super().__init__(num_users, num_items)
+        self.weight_decay = weight_decay
+        self.encoder = PyGLightGCN(num_users + num_items, embedding_dim,
+                                   num_layers)
+        for conv in self.encoder.convs:
+            conv.normalize = False  # The adjacency is normalised below.
+        user, item = edge_index
+        graph = torch.stack([torch.cat([user, item + num_users]),
+                             torch.cat([item + num_users, user])])
+        graph, weight = gcn_norm(graph, None, num_users + num_items,
+                                 add_self_loops=False)
+        self.register_buffer('adj_t', to_torch_csr_tensor(
+            graph.flip(0), weight, size=(num_users + num_items, ) * 2),
+                             persistent=False)
+
+    def embeddings(self) -> Tensor:
+        r"""``[num_users + num_items, d]`` propagated embeddings."""
+        return self.encoder.get_embedding(self.adj_t)
+
+    def loss(self, batch: TripletBatch) -> Tensor:
+        out = self.embeddings()
+        user = out.index_select(0, batch.user)
+        pos = out.index_select(0, batch.pos + self.num_users)
+        neg = out.index_select(0, batch.neg + self.num_users)
+        node_id = torch.cat([batch.user, batch.pos + self.num_users,
+                             batch.neg + self.num_users])
+        return self.encoder.recommendation_loss(
+            (user * pos).sum(-1), (user * neg).sum(-1), node_id=node_id,
+            lambda_reg=self.weight_decay)
+
+    def score(self, user: Tensor, history: Optional[Tensor] = None) -> Tensor:
+        out = self.embeddings()
+        return out.index_select(0, user) @ out[self.num_users:].t()
