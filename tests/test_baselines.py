@@ -120,6 +120,7 @@ def test_lightgcn_forward_by_hand():
 
 
 def test_als_factors_score_and_solve_the_normal_equations():
+    pytest.importorskip('implicit')
     model = ALS(3, 4, embedding_dim=3, regularization=0.5, iterations=15)
     set_(model.user_factors, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0],
                               [0.0, 0.0, 2.0]])
@@ -168,6 +169,8 @@ def synthetic():
 ])
 def test_baselines_learn_past_the_popularity_floor(name, settings,
                                                    synthetic):
+    if name == 'als':
+        pytest.importorskip('implicit')
     data, evaluator, floor = synthetic
     settings = dict(settings)
     lr = settings.pop('lr', 1e-3)
