@@ -3,9 +3,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
-from torch_geometric.utils import to_dense_batch
 
-from hlr_graph.loader.history import HISTORY_SAMPLING
 from hlr_graph.models.cml import CML
 from hlr_graph.nn.attention import UserAttention
 from hlr_graph.nn.distance import pairwise_squared_distance
@@ -42,11 +40,7 @@ class AdaCML(CML):
                  max_history: int = 50, history_sampling: str = 'random',
                  **kwargs):
         super().__init__(num_users, num_items, **kwargs)
-        if history_sampling not in HISTORY_SAMPLING:
-            raise ValueError(f'history_sampling must be one of '
-                             f"{HISTORY_SAMPLING}, got '{history_sampling}'")
-        self.max_history, self.history_sampling = max_history, \
-            history_sampling
+        self.read_history(max_history, history_sampling)
         self.attention = UserAttention()
 
     def translate(self, users: Tensor, items: Tensor, user: Tensor,
@@ -63,12 +57,7 @@ class AdaCML(CML):
         (C q_v)` and :math:`r = \alpha^\top C`,
         :math:`d = \|p - q_v\|^2 + 2 \alpha^\top C p - 2 \alpha^\top C q_v +
         \alpha^\top C C^\top \alpha`, computed in blocks of items."""
-        users, items = self.embeddings()
-        p = users.index_select(0, user)
-        if history is None:
-            history = user.new_empty(2, 0)
-        context, mask = to_dense_batch(items[history[1]], history[0],
-                                       batch_size=user.numel())
+        p, items, context, mask = self.dense_history(user, history)
         to_user = (context @ p.unsqueeze(-1))  # [U, L, 1]
         gram = context @ context.transpose(1, 2)  # [U, L, L]
         out = -pairwise_squared_distance(p, items)

@@ -4,7 +4,8 @@ from typing import Any, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from hlr_graph.loader.history import HistorySampler, UserItemIndex
+from hlr_graph.loader.history import HISTORY_SAMPLING, HistorySampler, \
+    UserItemIndex
 from hlr_graph.loader.triplet_loader import TripletBatch
 from hlr_graph.models.ranking import rank_items
 
@@ -29,6 +30,14 @@ class Recommender(torch.nn.Module):
     def __init__(self, num_users: int, num_items: int):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
+
+    def read_history(self, max_history: int, sampling: str = 'random'):
+        r"""Makes the model read histories of at most :obj:`max_history`
+        items (``-1``: all of them) drawn by :obj:`sampling`."""
+        if sampling not in HISTORY_SAMPLING:
+            raise ValueError(f'history_sampling must be one of '
+                             f"{HISTORY_SAMPLING}, got '{sampling}'")
+        self.max_history, self.history_sampling = max_history, sampling
 
     def loss(self, batch: TripletBatch) -> Tensor:
         r"""The training loss of a triplet batch, summed over triplets."""

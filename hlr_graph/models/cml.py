@@ -5,6 +5,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 from torch.nn import Embedding
+from torch_geometric.utils import to_dense_batch
 
 from hlr_graph.loader.triplet_loader import TripletBatch
 from hlr_graph.models.base import Recommender
@@ -95,6 +96,18 @@ class CML(Recommender):
         pos = squared_distance(to_pos, items.index_select(0, batch.pos))
         neg = squared_distance(to_neg, items.index_select(0, batch.neg))
         return torch.relu(pos - neg + self.margin).sum()
+
+    def dense_history(self, user: Tensor, history: Optional[Tensor]
+                      ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        r"""For scoring ``[U]`` users with ``[2, E]`` history edges ``(row,
+        item)``: ``(p [U, d], items [num_items, d], context [U, L, d], mask
+        [U, L])``, the histories padded to the longest."""
+        users, items = self.embeddings()
+        if history is None:
+            history = user.new_empty(2, 0)
+        context, mask = to_dense_batch(items[history[1]], history[0],
+                                       batch_size=user.numel())
+        return users.index_select(0, user), items, context, mask
 
     def score(self, user: Tensor, history: Optional[Tensor] = None) -> Tensor:
         users, items = self.embeddings()

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import cumsum, scatter, to_dense_batch
 
-from hlr_graph.loader.history import HISTORY_SAMPLING, csr_gather
+from hlr_graph.loader.history import csr_gather
 from hlr_graph.models.relational import RelationalCML
 from hlr_graph.nn.item_attention import ItemAttentionConv
 from hlr_graph.nn.relation import ItemItemRelationConv, MemoryAttentionConv
@@ -84,11 +84,7 @@ class HLR(RelationalCML):
                  max_history: int = 50, history_sampling: str = 'random',
                  user_slot: bool = True, **kwargs):
         super().__init__(num_users, num_items, **kwargs)
-        if history_sampling not in HISTORY_SAMPLING:
-            raise ValueError(f'history_sampling must be one of '
-                             f"{HISTORY_SAMPLING}, got '{history_sampling}'")
-        self.max_history, self.history_sampling = max_history, \
-            history_sampling
+        self.read_history(max_history, history_sampling)
         self.relation = ItemItemRelationConv(self.memory, user_slot)
 
     def branches(self) -> List[MemoryAttentionConv]:

@@ -4,7 +4,6 @@ from typing import Optional
 
 import torch
 from torch import Tensor
-from torch_geometric.utils import to_dense_batch
 
 from hlr_graph.models.cml import CML
 from hlr_graph.nn.distance import translation_distance
@@ -70,12 +69,7 @@ class RelationalCML(CML):
         r"""``[U, num_items]`` exact scores :math:`-d(u, v)` of every item,
         computed in blocks so that about :obj:`DENSE_BLOCK` key logits live
         at once."""
-        users, items = self.embeddings()
-        p = users.index_select(0, user)
-        if history is None:
-            history = user.new_empty(2, 0)
-        context, mask = to_dense_batch(items[history[1]], history[0],
-                                       batch_size=user.numel())
+        p, items, context, mask = self.dense_history(user, history)
         block_users = max(1, min(user.numel(), DENSE_USERS))
         block_items = max(1, DENSE_BLOCK // (
             block_users * (context.size(1) + 1) * self.num_memories))
