@@ -147,10 +147,15 @@ def main(argv=None):
                                        'results.json'))]
     if todo and not args.report_only:
         print(f'{len(todo)} cells to run', flush=True)
-        with ProcessPoolExecutor(args.jobs) as pool:
-            futures = [pool.submit(run_cell, args, *cell) for cell in todo]
-            for future in futures:
-                print(f'done: {future.result()}', flush=True)
+        if args.jobs == 1:
+            for cell in todo:
+                print(f'done: {run_cell(args, *cell)}', flush=True)
+        else:
+            with ProcessPoolExecutor(args.jobs) as pool:
+                futures = [pool.submit(run_cell, args, *cell)
+                           for cell in todo]
+                for future in futures:
+                    print(f'done: {future.result()}', flush=True)
 
     table = summarise(args)
     os.makedirs(args.output_dir, exist_ok=True)

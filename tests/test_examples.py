@@ -65,3 +65,28 @@ def test_tune_selects_on_validation_and_resumes(tmp_path):
     second = json.loads(out.read_text())
     assert len(second['trials']) == 3
     assert second['trials'][:2] == first['trials']  # Kept, not re-run.
+
+
+table2 = load_example('reproduce_table2')
+
+
+def test_table2_runs_cells_once_and_lays_out_the_table(tmp_path):
+    args = ['--datasets', 'synthetic', '--models', 'popular', 'cml',
+            '--seeds', '0', '1', '--epochs', '2', '--output-dir',
+            str(tmp_path)]
+    table2.main(args)
+    cell = tmp_path / 'synthetic' / 'cml' / 'seed1' / 'results.json'
+    stamp = cell.stat().st_mtime_ns
+    table2.main(args)  # Finished cells are not run again.
+    assert cell.stat().st_mtime_ns == stamp
+    text = (tmp_path / 'table2.md').read_text()
+    assert '| metric | Popular | CML |' in text
+    for row in ('MAP@10', 'MRR@10', 'NDCG@10', 'Precision@10', 'Recall@10',
+                'Popularity@10', 'NDCG@20'):
+        assert f'| {row} |' in text
+    numbers = json.loads((tmp_path / 'table2.json').read_text())
+    recalls = numbers['cells']['synthetic']['cml']['recall@10']
+    assert len(recalls) == 2
+    seed0 = json.loads((tmp_path / 'synthetic' / 'cml' / 'seed0' /
+                        'results.json').read_text())
+    assert recalls[0] == seed0['test']['recall@10']
