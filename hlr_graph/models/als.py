@@ -34,8 +34,10 @@ class ALS(Recommender):
     The initial factors are drawn from a seed taken from torch's generator,
     so :func:`torch.manual_seed` fixes the fit. Each least-squares step runs
     ``implicit``'s default three conjugate-gradient iterations, as the
-    reference's fit did.
+    reference's fit did (:attr:`use_cg`; ``False`` solves exactly).
     """
+    use_cg: bool = True
+
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 100, regularization: float = 30.0,
                  alpha: float = 1.0, iterations: int = 20):
@@ -62,6 +64,7 @@ class ALS(Recommender):
         model = AlternatingLeastSquares(
             factors=self.embedding_dim, regularization=self.regularization,
             alpha=self.alpha, iterations=self.iterations,
+            use_cg=self.use_cg,
             random_state=int(torch.randint(2**31 - 1, ())))
         model.fit(matrix, show_progress=False)
         device = self.user_factors.device
