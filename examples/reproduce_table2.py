@@ -133,13 +133,12 @@ def main(argv=None):
     parser.add_argument('--metric-mode', choices=METRIC_MODES,
                         default='standard')
     parser.add_argument('--jobs', type=int, default=1,
-                        help='cells run at once (each on cores / jobs '
-                        'threads)')
+                        help="cells run at once, sharing torch's threads")
     parser.add_argument('--output-dir', default='runs/table2')
     parser.add_argument('--report-only', action='store_true',
                         help='only write the table of the finished cells')
     args = parser.parse_args(argv)
-    args.threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    args.threads = max(1, torch.get_num_threads() // args.jobs)
 
     todo = [(d, m, s) for d in args.datasets for m in args.models
             for s in args.seeds
