@@ -6,8 +6,9 @@ interactions.
     python examples/train_hlr.py --dataset yelp --model hlrpp
     python examples/train_hlr.py --dataset yelp --model popular
 
-Models: popular (the most-popular floor), cml, hlr, hlrpp (HLR++). Unset
-model flags take the authors' settings for the data set's family.
+Models: hlr, hlrpp (HLR++), the baselines cml, lrml, transcf, adacml, als
+(MF-ALS), bpr (BPR-MF), lightgcn, and popular (the most-popular floor).
+Unset model flags take the authors' settings for the data set's family.
 
 Writes ``results.json`` (and with ``--save-recommendations`` the top-K lists
 and the split as CSV files with original ids) into ``--output-dir``.
@@ -28,7 +29,9 @@ MODEL_FLAGS = {
     'lr': 'lr', 'margin': 'margin', 'dim': 'embedding_dim',
     'num_memories': 'num_memories', 'max_history': 'max_history',
     'history_sampling': 'history_sampling', 'user_slot': 'user_slot',
-    'copy': 'copy', 'clip_ram': 'clip_ram'
+    'copy': 'copy', 'clip_ram': 'clip_ram', 'weight_decay': 'weight_decay',
+    'num_layers': 'num_layers', 'regularization': 'regularization',
+    'confidence': 'alpha'
 }
 
 
@@ -57,6 +60,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                        "positive's relation")
     model.add_argument('--clip-ram', action=argparse.BooleanOptionalAction,
                        default=None, help='also clip memories and keys')
+    model.add_argument('--weight-decay', type=float, default=None,
+                       help='L2 penalty of BPR-MF and LightGCN')
+    model.add_argument('--num-layers', type=int, default=None,
+                       help='LightGCN layers (default: 3)')
+    model.add_argument('--regularization', type=float, default=None,
+                       help="ALS's lambda (default: the authors', 30 or 20)")
+    model.add_argument('--confidence', type=float, default=None,
+                       help="ALS's confidence scaling alpha (default: 1)")
     train = parser.add_argument_group('training')
     train.add_argument('--lr', type=float, default=None,
                        help="Adam's learning rate (default: the authors' "
