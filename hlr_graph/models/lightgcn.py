@@ -1,4 +1,5 @@
 r"""LightGCN (He et al., SIGIR 2020) through PyG's own model."""
+import warnings
 from typing import Optional
 
 import torch
@@ -43,9 +44,11 @@ class LightGCN(Recommender):
                              torch.cat([item + num_users, user])])
         graph, weight = gcn_norm(graph, None, num_users + num_items,
                                  add_self_loops=False)
-        self.register_buffer('adj_t', to_torch_csr_tensor(
-            graph.flip(0), weight, size=(num_users + num_items, ) * 2),
-                             persistent=False)
+        with warnings.catch_warnings():  # torch's "beta" notes on CSR.
+            warnings.simplefilter('ignore', UserWarning)
+            adj_t = to_torch_csr_tensor(graph.flip(0), weight,
+                                        size=(num_users + num_items, ) * 2)
+        self.register_buffer('adj_t', adj_t, persistent=False)
 
     def embeddings(self) -> Tensor:
         r"""``[num_users + num_items, d]`` propagated embeddings."""
