@@ -22,6 +22,7 @@ from hlr_graph.data.cli import add_data_arguments, data_options
 from hlr_graph.data.registry import load_dataset
 from hlr_graph.evaluation import Evaluator
 from hlr_graph.models import HLR
+from hlr_graph.models.cml import clip_rows_
 from hlr_graph.train import TrainConfig, Trainer
 
 
@@ -48,8 +49,7 @@ class LightGCNHLR(HLR):
 
     @torch.no_grad()
     def constrain_(self):
-        self.encoder.embedding.weight.renorm_(p=2, dim=0,
-                                              maxnorm=self.max_norm)
+        clip_rows_(self.encoder.embedding.weight, self.max_norm)
         if self.clip_ram:
             self.memory.clip_(self.max_norm)
 

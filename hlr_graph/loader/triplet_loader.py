@@ -1,7 +1,7 @@
 r"""The link-prediction loader of training triplets, and the triplets it
 yields as plain index tensors."""
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -116,6 +116,21 @@ class TripletBatch:
         keep = item != pos[query]
         return cls(user_store.n_id[src], pos, neg,
                    torch.stack([query[keep], item[keep]]))
+
+    def compact(self) -> Tuple[Tensor, Tensor, 'TripletBatch']:
+        r"""``(user_nodes, item_nodes, batch)``: the distinct users and
+        items of the batch, and the batch in indices into them. Models
+        gather their embedding rows once per table with these, so that the
+        backward pass builds one full-size gradient per table instead of one
+        per lookup."""
+        user_nodes, user = self.user.unique(return_inverse=True)
+        item_nodes, item = torch.cat([self.pos, self.neg,
+                                      self.history[1]]).unique(
+                                          return_inverse=True)
+        pos, neg, history = item.split([self.pos.numel(), self.neg.numel(),
+                                        self.history.size(1)])
+        return user_nodes, item_nodes, TripletBatch(
+            user, pos, neg, torch.stack([self.history[0], history]))
 
     def to(self, device) -> 'TripletBatch':
         return TripletBatch(self.user.to(device), self.pos.to(device),

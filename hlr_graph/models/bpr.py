@@ -45,7 +45,7 @@ class BPRMF(Recommender):
 
     def loss(self, batch: TripletBatch) -> Tensor:
         p = self.user_emb(batch.user)
-        pos, neg = self.item_emb(batch.pos), self.item_emb(batch.neg)
+        pos, neg = self.item_emb(torch.cat([batch.pos, batch.neg])).chunk(2)
         difference = (p * (pos - neg)).sum(-1)
         penalty = p.pow(2).sum() + pos.pow(2).sum() + neg.pow(2).sum()
         return F.softplus(-difference).sum() + self.weight_decay * penalty

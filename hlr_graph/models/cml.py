@@ -87,8 +87,13 @@ class CML(Recommender):
 
     def loss(self, batch: TripletBatch) -> Tensor:
         r"""The hinge loss of eq. (1) (eq. (8) with translations), summed
-        over the batch."""
+        over the batch. :meth:`translate` sees the batch's rows of the
+        tables and the batch in indices into them
+        (:meth:`TripletBatch.compact`)."""
         users, items = self.embeddings()
+        user_nodes, item_nodes, batch = batch.compact()
+        users = users.index_select(0, user_nodes)
+        items = items.index_select(0, item_nodes)
         to_pos = self.translate(users, items, batch.user, batch.pos,
                                 batch.history)
         to_neg = to_pos if self.copy else self.translate(
@@ -116,4 +121,15 @@ class CML(Recommender):
     @torch.no_grad()
     def constrain_(self):
         for emb in (self.user_emb, self.item_emb):
-            emb.weight.renorm_(p=2, dim=0, maxnorm=self.max_norm)
+            clip_rows_(emb.weight, self.max_norm)
+
+
+def clip_rows_(weight: Tensor, max_norm: float) -> Tensor:
+    r"""Scales every row of :obj:`weight` whose L2 norm exceeds
+    :obj:`max_norm` back to it, in place (as :func:`torch.renorm`, but
+    touching only those rows: after an optimiser step most rows are
+    within the bound)."""
+    norm = torch.linalg.vector_norm(weight, dim=1)
+    rows = (norm > max_norm).nonzero().view(-1)
+    weight[rows] *= (max_norm / norm[rows]).unsqueeze(1)
+    return weight

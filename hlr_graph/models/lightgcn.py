@@ -55,12 +55,9 @@ class LightGCN(Recommender):
         return self.encoder.get_embedding(self.adj_t)
 
     def loss(self, batch: TripletBatch) -> Tensor:
-        out = self.embeddings()
-        user = out.index_select(0, batch.user)
-        pos = out.index_select(0, batch.pos + self.num_users)
-        neg = out.index_select(0, batch.neg + self.num_users)
         node_id = torch.cat([batch.user, batch.pos + self.num_users,
                              batch.neg + self.num_users])
+        user, pos, neg = self.embeddings().index_select(0, node_id).chunk(3)
         return self.encoder.recommendation_loss(
             (user * pos).sum(-1), (user * neg).sum(-1), node_id=node_id,
             lambda_reg=self.weight_decay)

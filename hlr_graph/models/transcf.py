@@ -76,8 +76,8 @@ class TransCF(CML):
     def loss(self, batch) -> Tensor:
         users, items = self.embeddings()
         p = users.index_select(0, batch.user)
-        pos = items.index_select(0, batch.pos)
-        neg = items.index_select(0, batch.neg)
+        pos, neg = items.index_select(0, torch.cat([batch.pos, batch.neg])
+                                      ).chunk(2)
         nbr_user, nbr_pos = self._neighbourhoods(users, items, batch.user,
                                                  batch.pos)
         nbr_neg = self.neighbourhood(users, self.item_rowptr, self.item_col,
