@@ -18,8 +18,12 @@ import torch
 from hlr_graph.data import ITEM, USER, known_edges
 from hlr_graph.data.cli import add_data_arguments, data_options
 from hlr_graph.data.registry import load_dataset
-from hlr_graph.models import MODELS, Explanation, build_model, \
-    default_hyperparameters
+from hlr_graph.models import (
+    MODELS,
+    Explanation,
+    build_model,
+    default_hyperparameters,
+)
 from hlr_graph.train import TrainConfig, Trainer, load_model
 
 

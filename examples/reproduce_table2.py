@@ -26,8 +26,7 @@ import torch
 
 from hlr_graph.evaluation import METRIC_MODES
 from hlr_graph.models import MODELS
-from hlr_graph.train import Experiment, TrainConfig, run_experiment, \
-    write_json
+from hlr_graph.train import Experiment, TrainConfig, run_experiment, write_json
 
 ORDER = ['popular', 'als', 'bpr', 'lightgcn', 'cml', 'lrml', 'transcf',
          'adacml', 'hlr', 'hlrpp']

@@ -24,8 +24,7 @@ import time
 
 from hlr_graph.data.cli import add_data_arguments, data_options
 from hlr_graph.models import MODELS, default_hyperparameters, search_space
-from hlr_graph.train import Experiment, TrainConfig, run_experiment, \
-    write_json
+from hlr_graph.train import Experiment, TrainConfig, run_experiment, write_json
 
 METRIC = 'ndcg@10'
 

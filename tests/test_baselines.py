@@ -6,8 +6,17 @@ import torch
 from hlr_graph.data import SyntheticMultiInterest, split_edges
 from hlr_graph.evaluation import Evaluator
 from hlr_graph.loader import TripletBatch
-from hlr_graph.models import ALS, BPRMF, LRML, AdaCML, LightGCN, MostPopular, \
-    TransCF, build_model, default_hyperparameters
+from hlr_graph.models import (
+    ALS,
+    BPRMF,
+    LRML,
+    AdaCML,
+    LightGCN,
+    MostPopular,
+    TransCF,
+    build_model,
+    default_hyperparameters,
+)
 from hlr_graph.train import TrainConfig, Trainer
 
 EMPTY = torch.empty(2, 0, dtype=torch.long)

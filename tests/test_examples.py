@@ -1,11 +1,11 @@
 import json
 
 import torch
+from test_main_job import load_example
 
 from hlr_graph.data import SyntheticMultiInterest, known_edges
 from hlr_graph.evaluation import Evaluator
 from hlr_graph.train import load_model
-from test_main_job import load_example
 
 recommend = load_example('recommend')
 lightgcn = load_example('hlr_on_lightgcn')

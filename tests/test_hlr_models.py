@@ -3,8 +3,13 @@ import torch
 
 from hlr_graph.data import SyntheticMultiInterest, split_edges
 from hlr_graph.loader import TripletBatch
-from hlr_graph.models import CML, HLR, HLRPlusPlus, build_model, \
-    default_hyperparameters
+from hlr_graph.models import (
+    CML,
+    HLR,
+    HLRPlusPlus,
+    build_model,
+    default_hyperparameters,
+)
 from hlr_graph.nn import translation_distance
 from hlr_graph.train import TrainConfig, Trainer
 

@@ -205,7 +205,8 @@ def test_non_numeric_rating_names_file_and_line(tmp_path):
 
 def test_bad_lightgcn_id_names_member_and_line(tmp_path):
     with tarfile.open(tmp_path / 'set.tar.gz', 'w:gz') as archive:
-        for name, body in {'train.txt': '0 1\n1 x2\n', 'test.txt': '0 2\n'}.items():
+        files = {'train.txt': '0 1\n1 x2\n', 'test.txt': '0 2\n'}
+        for name, body in files.items():
             path = tmp_path / name
             path.write_text(body)
             archive.add(path, arcname=f'd/{name}')

@@ -4,10 +4,22 @@ import pytest
 import torch
 from torch_geometric.data import HeteroData
 
-from hlr_graph.data import INTERACTS, ITEM, REV_INTERACTS, USER, \
-    MovieLens100K, known_edges, split_edges
-from hlr_graph.loader import HistorySampler, TripletBatch, TripletLoader, \
-    UserItemIndex, sample_negatives
+from hlr_graph.data import (
+    INTERACTS,
+    ITEM,
+    REV_INTERACTS,
+    USER,
+    MovieLens100K,
+    known_edges,
+    split_edges,
+)
+from hlr_graph.loader import (
+    HistorySampler,
+    TripletBatch,
+    TripletLoader,
+    UserItemIndex,
+    sample_negatives,
+)
 
 
 def random_graph(num_users=30, num_items=25, n=300, seed=0):

@@ -21,7 +21,12 @@ from torch_geometric.data import (
 from hlr_graph.data.graph import to_hetero_data
 from hlr_graph.data.interactions import TEST, TRAIN, VALID, Interactions
 from hlr_graph.data.preprocess import binarize, drop_duplicates, k_core, reindex
-from hlr_graph.data.split import SPLITS, given_split, per_user_split, reference_split
+from hlr_graph.data.split import (
+    SPLITS,
+    given_split,
+    per_user_split,
+    reference_split,
+)
 
 DATA_ENV = 'HLR_GRAPH_DATA'
 CACHE_ENV = 'HLR_GRAPH_CACHE'

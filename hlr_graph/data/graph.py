@@ -1,4 +1,5 @@
-r"""The bipartite interaction graph as a :class:`~torch_geometric.data.HeteroData`.
+r"""The bipartite interaction graph as a
+:class:`~torch_geometric.data.HeteroData`.
 
 Layout of every data set's graph::
 

@@ -13,11 +13,25 @@ import tarfile
 import zipfile
 from array import array
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple, Union
+from typing import (
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    TextIO,
+    Tuple,
+    Union,
+)
 
 import numpy as np
 
-from hlr_graph.data.interactions import TEST, TRAIN, DataFormatError, Interactions
+from hlr_graph.data.interactions import (
+    TEST,
+    TRAIN,
+    DataFormatError,
+    Interactions,
+)
 
 Column = Union[int, str]
 

@@ -7,8 +7,13 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from hlr_graph.data.graph import ITEM, USER, item_popularity, known_edges, \
-    split_edges
+from hlr_graph.data.graph import (
+    ITEM,
+    USER,
+    item_popularity,
+    known_edges,
+    split_edges,
+)
 from hlr_graph.evaluation.metrics import ranking_metrics
 from hlr_graph.loader.history import HistorySampler, UserItemIndex
 from hlr_graph.models.base import Recommender

@@ -193,7 +193,8 @@ def _floyd(count: Tensor, size: int,
     out = torch.empty((count.numel(), size), dtype=torch.long)
     for k in range(size):
         top = count - size + k  # Draw from range(top + 1).
-        draw = (torch.rand(count.shape, generator=generator, dtype=torch.float64)
+        draw = (torch.rand(count.shape, generator=generator,
+                           dtype=torch.float64)
                 * (top + 1)).long().clamp(max=top)
         seen = (out[:, :k] == draw.unsqueeze(1)).any(dim=1)
         out[:, k] = torch.where(seen, top, draw)

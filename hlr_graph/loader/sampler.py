@@ -12,8 +12,11 @@ from torch_geometric.sampler import (
 )
 
 from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
-from hlr_graph.loader.history import HistorySampler, UserItemIndex, \
-    sample_negatives
+from hlr_graph.loader.history import (
+    HistorySampler,
+    UserItemIndex,
+    sample_negatives,
+)
 
 
 class TripletSampler(BaseSampler):

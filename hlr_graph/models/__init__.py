@@ -9,7 +9,6 @@ from hlr_graph.models.lightgcn import LightGCN
 from hlr_graph.models.lrml import LRML
 from hlr_graph.models.popular import MostPopular
 from hlr_graph.models.ranking import rank_items, top_k
-from hlr_graph.models.relational import RelationalCML
 from hlr_graph.models.registry import (
     MODELS,
     PAPER_GRID,
@@ -17,6 +16,7 @@ from hlr_graph.models.registry import (
     default_hyperparameters,
     search_space,
 )
+from hlr_graph.models.relational import RelationalCML
 from hlr_graph.models.transcf import TransCF
 
 __all__ = [

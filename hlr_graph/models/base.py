@@ -4,8 +4,11 @@ from typing import Any, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from hlr_graph.loader.history import HISTORY_SAMPLING, HistorySampler, \
-    UserItemIndex
+from hlr_graph.loader.history import (
+    HISTORY_SAMPLING,
+    HistorySampler,
+    UserItemIndex,
+)
 from hlr_graph.loader.triplet_loader import TripletBatch
 from hlr_graph.models.ranking import rank_items
 

@@ -11,6 +11,7 @@ from hlr_graph.models.relational import RelationalCML
 from hlr_graph.nn.item_attention import ItemAttentionConv
 from hlr_graph.nn.relation import ItemItemRelationConv, MemoryAttentionConv
 
+
 @dataclass
 class Explanation:
     r"""Why each recommended item scored as it did.

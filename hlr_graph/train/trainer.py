@@ -163,7 +163,8 @@ def _summary(record: Dict, epochs: int, best_epoch: int,
              best_loss: float) -> str:
     extra = ''.join(f'  {k[6:]} {v:.4f}' for k, v in record.items()
                     if k.startswith('valid_') and k != 'valid_loss')
-    return (f"epoch {record['epoch']:>3}/{epochs}  train {record['train_loss']:.4f}"
+    return (f"epoch {record['epoch']:>3}/{epochs}  train "
+            f"{record['train_loss']:.4f}"
             f"  valid {record['valid_loss']:.4f}{extra}  best {best_loss:.4f} "
             f"(epoch {best_epoch})  {record['seconds']:.1f}s")
 
