@@ -207,3 +207,23 @@ def test_link_neighbor_loader_batches_drop_the_target():
             assert set(history) <= items_of[u]
             seen[len(history) > 0] += 1
     assert seen[True] > 0
+
+
+def test_loader_processes_draw_their_own_negatives():
+    data = HeteroData()  # 16 users with one item each, among 5000 items:
+    data[USER].num_nodes, data[ITEM].num_nodes = 16, 5000  # no rejection.
+    edge_index = torch.stack([torch.arange(16), torch.arange(16)])
+    data[INTERACTS].edge_index = edge_index
+    data[REV_INTERACTS].edge_index = edge_index.flip(0)
+
+    def first_batches():
+        loader = TripletLoader(data, max_history=2, batch_size=8, seed=3,
+                               num_workers=2)
+        return [TripletBatch.from_hetero(b) for _, b in zip(range(2), loader)]
+
+    first, second = first_batches()
+    # Without per-process seeds both processes would draw the same stream.
+    assert not torch.equal(first.neg, second.neg)
+    again = first_batches()  # And the seeds come from the loader's seed.
+    assert torch.equal(again[0].neg, first.neg)
+    assert torch.equal(again[1].history, second.history)

@@ -64,6 +64,7 @@ class TripletSampler(BaseSampler):
             self.generator.manual_seed(seed)
         else:
             self.generator.seed()
+        self._worker: Optional[int] = None
 
     def sample_from_nodes(self, index, **kwargs):
         raise NotImplementedError(f'{self.__class__.__name__} samples from '
@@ -74,6 +75,11 @@ class TripletSampler(BaseSampler):
         index: EdgeSamplerInput,
         neg_sampling: Optional[NegativeSampling] = None,
     ) -> HeteroSamplerOutput:
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None and worker.id != self._worker:
+            # Each loader process draws its own stream, seeded by the loader.
+            self.generator.manual_seed(worker.seed)
+            self._worker = worker.id
         user, pos = index.row, index.col
         num_pos = user.numel()
         dst = [pos]

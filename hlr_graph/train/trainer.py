@@ -132,7 +132,9 @@ class Trainer:
             model.train()
             train_loss = self._epoch(train_loader, f'epoch {epoch}', optimizer)
             model.eval()
-            val_loader.link_sampler.generator.manual_seed(cfg.seed + 1)
+            for generator in (val_loader.generator,
+                              val_loader.link_sampler.generator):
+                generator.manual_seed(cfg.seed + 1)  # Same triplets.
             valid_loss = self._epoch(val_loader, f'valid {epoch}', None)
             record = {'epoch': epoch, 'train_loss': train_loss,
                       'valid_loss': valid_loss}
