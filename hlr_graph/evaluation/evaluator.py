@@ -89,16 +89,13 @@ class Evaluator:
         r"""``(items, scores)``, each ``[len(users), k]``, of
         :attr:`users` (default :obj:`k`: the largest cut-off)."""
         model.eval()
-        device = next(iter(model.buffers()), next(iter(model.parameters()),
-                                                  None))
-        device = device.device if device is not None else 'cpu'
         history = None
         if model.max_history != 0:  # Drawn once, whatever the chunking.
             generator = torch.Generator().manual_seed(self.seed)
             history = HistorySampler(
                 self.known, model.max_history,
                 model.history_sampling).sample_rows(self.users, generator)
-        items, scores = rank_items(model.score, self.users.to(device),
+        items, scores = rank_items(model.score, self.users.to(model.device),
                                    k or max(self.ks), self.num_items,
                                    self.known, history, self.max_scores)
         return items.cpu(), scores.cpu()

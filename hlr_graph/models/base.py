@@ -1,4 +1,5 @@
 r"""The interface every recommender implements."""
+from itertools import chain
 from typing import Any, Optional, Tuple, Union
 
 import torch
@@ -33,6 +34,12 @@ class Recommender(torch.nn.Module):
     def __init__(self, num_users: int, num_items: int):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
+
+    @property
+    def device(self) -> torch.device:
+        r"""Where the model's parameters and buffers live."""
+        tensor = next(chain(self.parameters(), self.buffers()), None)
+        return tensor.device if tensor is not None else torch.device('cpu')
 
     def read_history(self, max_history: int, sampling: str = 'random'):
         r"""Makes the model read histories of at most :obj:`max_history`
