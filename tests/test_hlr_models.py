@@ -153,3 +153,13 @@ def test_hlr_models_train_and_learn(name):
     losses = [r['valid_loss'] for r in fit['epochs']]
     assert losses[-1] < losses[0]
     assert split_edges(data, 'train').size(1) > 0
+
+
+@pytest.mark.parametrize('cls', [HLR, HLRPlusPlus])
+def test_loss_on_compacted_rows_equals_the_pairwise_distances(cls):
+    torch.manual_seed(3)
+    model = cls(5, 9, embedding_dim=8, num_memories=4, margin=2.0)
+    b = batch()
+    expected = torch.relu(model(b.user, b.pos, b.history) -
+                          model(b.user, b.neg, b.history) + 2.0).sum()
+    assert torch.allclose(model.loss(b), expected, atol=1e-6)
