@@ -89,3 +89,13 @@ def test_main_job_on_movielens_with_cohorts(tmp_path, data_root):
     assert results['metric_mode'] == 'reference'
     assert results['cohort_size'] == results['num_test_users'] // 5
     assert set(results['test_cohorts']) == set(results['test'])
+
+
+def test_results_record_every_model_setting(tmp_path):
+    assert train_hlr.main(['--model', 'hlr', '--epochs', '1', '--output-dir',
+                           str(tmp_path), '--no-progress']) == 0
+    settings = json.loads(
+        (tmp_path / 'results.json').read_text())['hyperparameters']
+    # Constructor defaults are recorded too, not only the overridden ones:
+    assert settings['user_slot'] is True and settings['embedding_dim'] == 100
+    assert settings['max_norm'] == 1.0 and settings['num_memories'] == 20

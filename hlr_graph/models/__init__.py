@@ -14,6 +14,7 @@ from hlr_graph.models.registry import (
     PAPER_GRID,
     build_model,
     default_hyperparameters,
+    model_arguments,
     search_space,
 )
 from hlr_graph.models.relational import RelationalCML
@@ -23,5 +24,6 @@ __all__ = [
     'Recommender', 'MostPopular', 'ALS', 'BPRMF', 'LightGCN', 'CML',
     'RelationalCML', 'LRML', 'TransCF', 'AdaCML', 'HLR', 'HLRPlusPlus',
     'Explanation', 'rank_items', 'top_k', 'MODELS',
-    'build_model', 'default_hyperparameters', 'search_space', 'PAPER_GRID'
+    'build_model', 'default_hyperparameters', 'model_arguments',
+    'search_space', 'PAPER_GRID'
 ]

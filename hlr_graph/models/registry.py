@@ -130,6 +130,18 @@ def _arguments(cls) -> set:
             for name in inspect.signature(base.__init__).parameters}
 
 
+def model_arguments(name: str, **hyperparameters) -> Dict:
+    r"""Every setting of model :obj:`name`: :obj:`hyperparameters` over its
+    constructor's defaults, so that a run records all it was built with."""
+    defaults = {}
+    for base in reversed(MODELS[name].__mro__):
+        if isinstance(base, type) and issubclass(base, Recommender):
+            for arg, p in inspect.signature(base.__init__).parameters.items():
+                if p.default is not inspect.Parameter.empty:
+                    defaults[arg] = p.default
+    return {**defaults, **hyperparameters}
+
+
 def default_hyperparameters(dataset: str, model: str) -> Dict:
     r"""The authors' settings of :obj:`model` on the family of
     :obj:`dataset`: the learning rate ``lr`` and the model's arguments."""

@@ -18,7 +18,11 @@ from hlr_graph.data.graph import ITEM, USER, split_edges
 from hlr_graph.data.registry import load_dataset
 from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.models.base import Recommender
-from hlr_graph.models.registry import build_model, default_hyperparameters
+from hlr_graph.models.registry import (
+    build_model,
+    default_hyperparameters,
+    model_arguments,
+)
 from hlr_graph.train.trainer import TrainConfig, Trainer
 
 
@@ -71,6 +75,7 @@ def run_experiment(exp: Experiment) -> Dict:
                        **exp.hyperparameters}
     train = TrainConfig(**{**asdict(exp.train),
                            'lr': hyperparameters.pop('lr', exp.train.lr)})
+    hyperparameters = model_arguments(exp.model, **hyperparameters)
     if exp.output_dir:
         os.makedirs(exp.output_dir, exist_ok=True)
         train.checkpoint = osp.join(exp.output_dir, 'checkpoint.pt')
