@@ -72,6 +72,20 @@ def gemm_scores(model, user, context, mask):
     return torch.stack(out)
 
 
+def clocks():
+    return time.perf_counter(), time.process_time()
+
+
+def report(tic, count: int, total: int) -> str:
+    r"""Wall and CPU seconds since :obj:`tic` for :obj:`count` users, and
+    both scaled to :obj:`total` users (CPU time stays meaningful when other
+    jobs share the cores)."""
+    wall, cpu = (now - then for now, then in zip(clocks(), tic))
+    scale = total / count / 60
+    return (f'in {wall:.1f}s wall, {cpu:.1f}s CPU -> {wall * scale:.1f} min '
+            f'wall, {cpu * scale:.1f} min CPU for all users')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
@@ -119,25 +133,22 @@ def main(argv=None):
             if method == 'ours':
                 count = args.users or num_users
                 rows = history[:, history[0] < count]
-                tic = time.perf_counter()
+                tic = clocks()
                 for start in range(0, count, 441):  # As the evaluator chunks.
                     chunk = slice(start, min(start + 441, count))
                     sel = (rows[0] >= chunk.start) & (rows[0] < chunk.stop)
                     model.score(user[chunk], torch.stack(
                         [rows[0][sel] - chunk.start, rows[1][sel]]))
-                seconds = time.perf_counter() - tic
                 scope = 'measured' if count == num_users else 'extrapolated'
-                print(f'ours: {count} users in {seconds:.1f}s -> '
-                      f'{seconds / count * num_users / 60:.1f} min for all '
-                      f'users ({scope})')
+                print(f'ours: {count} users {report(tic, count, num_users)} '
+                      f'({scope})')
                 continue
             score = reference_scores if method == 'reference' else gemm_scores
-            tic = time.perf_counter()
+            tic = clocks()
             got = score(model, sample, context, mask)
-            seconds = time.perf_counter() - tic
-            print(f'{method}: {args.sample} users in {seconds:.1f}s -> '
-                  f'{seconds / args.sample * num_users / 60:.1f} min for all '
-                  f'users (extrapolated); max |difference| to ours '
+            print(f'{method}: {args.sample} users '
+                  f'{report(tic, args.sample, num_users)} (extrapolated); '
+                  f'max |difference| to ours '
                   f'{(got - expected).abs().max().item():.2e}')
 
 
