@@ -90,3 +90,11 @@ def test_table2_runs_cells_once_and_lays_out_the_table(tmp_path):
     seed0 = json.loads((tmp_path / 'synthetic' / 'cml' / 'seed0' /
                         'results.json').read_text())
     assert recalls[0] == seed0['test']['recall@10']
+
+
+def test_table2_cells_show_spread_only_over_several_seeds():
+    cells = {'d': {'cml': {'recall@10': [0.1, 0.3], 'train_seconds': [1, 1]},
+                   'hlr': {'recall@10': [0.25], 'train_seconds': [2]}}}
+    text = table2.markdown(cells, [10], 'standard')
+    assert '| Recall@10 | 20.00 +- 10.00 (2) | 25.00 (1) |' in text
+    assert '| NDCG@10 | - | - |' in text
