@@ -102,12 +102,10 @@ def markdown(table: Dict, ks: List[int], metric_mode: str) -> str:
                 cells = []
                 for m in names:
                     values = np.array(models[m].get(key, [])) * scale
-                    if len(values) > 1:
-                        cells.append(f'{values.mean():.2f} +- '
-                                     f'{values.std():.2f} ({len(values)})')
-                    else:  # No spread to show for one seed.
-                        cells.append(f'{values[0]:.2f} (1)' if len(values)
-                                     else '-')
+                    n = len(values)
+                    spread = f' +- {values.std():.2f}' if n > 1 else ''
+                    cells.append(f'{values.mean():.2f}{spread} ({n})' if n
+                                 else '-')
                 label = 'Popularity' if row == 'popularity' else row.upper() \
                     if row in ('map', 'mrr', 'ndcg') else row.capitalize()
                 lines.append(f'| {label}@{k} | ' + ' | '.join(cells) + ' |')

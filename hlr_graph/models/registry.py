@@ -125,20 +125,23 @@ def search_space(model: str) -> Dict[str, List]:
                                     Recommender.loss)}
 
 
+def _parameters(cls) -> Dict[str, inspect.Parameter]:
+    r"""The constructor parameters of :obj:`cls` and of its recommender
+    bases, a subclass's default overriding its base's."""
+    return {name: p for base in reversed(cls.__mro__)
+            if issubclass(base, Recommender)
+            for name, p in inspect.signature(base.__init__).parameters.items()}
+
+
 def _arguments(cls) -> set:
-    return {name for base in cls.__mro__ if issubclass(base, Recommender)
-            for name in inspect.signature(base.__init__).parameters}
+    return set(_parameters(cls))
 
 
 def model_arguments(name: str, **hyperparameters) -> Dict:
     r"""Every setting of model :obj:`name`: :obj:`hyperparameters` over its
     constructor's defaults, so that a run records all it was built with."""
-    defaults = {}
-    for base in reversed(MODELS[name].__mro__):
-        if isinstance(base, type) and issubclass(base, Recommender):
-            for arg, p in inspect.signature(base.__init__).parameters.items():
-                if p.default is not inspect.Parameter.empty:
-                    defaults[arg] = p.default
+    defaults = {arg: p.default for arg, p in _parameters(MODELS[name]).items()
+                if p.default is not inspect.Parameter.empty}
     return {**defaults, **hyperparameters}
 
 
