@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from hlr_graph.data import SyntheticMultiInterest, split_edges
 from hlr_graph.evaluation import Evaluator
@@ -126,6 +127,24 @@ def test_lightgcn_forward_by_hand():
                 user @ torch.tensor([1.5, 1.5])]
     assert torch.allclose(model.score(torch.tensor([0]))[0],
                           torch.stack(expected))
+
+
+def test_lightgcn_propagation_and_gradients_equal_pyg():
+    torch.manual_seed(0)
+    edge_index = torch.stack([torch.randint(0, 6, (20, )),
+                              torch.randint(0, 9, (20, ))]).unique(dim=1)
+    model = LightGCN(6, 9, edge_index, embedding_dim=4, num_layers=2)
+    reference = PyGLightGCN(15, 4, num_layers=2)
+    reference.embedding.weight.data.copy_(model.encoder.embedding.weight)
+    graph = torch.cat([edge_index + torch.tensor([[0], [6]]),
+                       edge_index.flip(0) + torch.tensor([[6], [0]])], dim=1)
+    weight = torch.randn(15, 4)  # A random linear read-out of the output.
+    out, expected = model.embeddings(), reference.get_embedding(graph)
+    (out * weight).sum().backward()
+    (expected * weight).sum().backward()
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert torch.allclose(model.encoder.embedding.weight.grad,
+                          reference.embedding.weight.grad, atol=1e-6)
 
 
 def test_als_factors_score_and_solve_the_normal_equations():

@@ -4,12 +4,40 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.nn.conv import LGConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 from torch_geometric.utils import to_torch_csr_tensor
 
 from hlr_graph.loader.triplet_loader import TripletBatch
 from hlr_graph.models.base import Recommender
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    r""":math:`A X` for a symmetric sparse :math:`A`, whose backward is
+    :math:`A G` instead of :math:`A^\top G`: the same numbers without the
+    transposed CSR product, which measured 9x slower than the product itself
+    on the Yelp2018 graph with one CPU thread."""
+    @staticmethod
+    def forward(ctx, adj: Tensor, x: Tensor) -> Tensor:
+        ctx.save_for_backward(adj)
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        adj, = ctx.saved_tensors
+        return None, adj @ grad
+
+
+class SymmetricLGConv(LGConv):
+    r"""PyG's :class:`~torch_geometric.nn.conv.LGConv` over a symmetric,
+    already normalised sparse adjacency, whose backward pass is one more
+    product with it (see :class:`_SymmetricSpMM`)."""
+    def __init__(self):
+        super().__init__(normalize=False)
+
+    def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
+        return _SymmetricSpMM.apply(adj_t, x)
 
 
 class LightGCN(Recommender):
@@ -19,7 +47,7 @@ class LightGCN(Recommender):
     same triplets as the other models; items are ranked by the inner product
     of the propagated embeddings. The symmetrically normalised adjacency is
     built once, as a sparse CSR matrix, and every layer is one sparse
-    product.
+    product, forward and backward (:class:`SymmetricLGConv`).
 
     Args:
         num_users (int): The number of users.
@@ -37,8 +65,8 @@ class LightGCN(Recommender):
         self.weight_decay = weight_decay
         self.encoder = PyGLightGCN(num_users + num_items, embedding_dim,
                                    num_layers)
-        for conv in self.encoder.convs:
-            conv.normalize = False  # The adjacency is normalised below.
+        self.encoder.convs = torch.nn.ModuleList(
+            SymmetricLGConv() for _ in range(num_layers))
         user, item = edge_index
         graph = torch.stack([torch.cat([user, item + num_users]),
                              torch.cat([item + num_users, user])])
