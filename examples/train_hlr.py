@@ -29,7 +29,8 @@ MODEL_FLAGS = {
     'lr': 'lr', 'margin': 'margin', 'dim': 'embedding_dim',
     'num_memories': 'num_memories', 'max_history': 'max_history',
     'history_sampling': 'history_sampling', 'user_slot': 'user_slot',
-    'copy': 'copy', 'clip_ram': 'clip_ram', 'weight_decay': 'weight_decay',
+    'copy': 'copy', 'clip_ram': 'clip_ram',
+    'key_temperature': 'temperature', 'weight_decay': 'weight_decay',
     'num_layers': 'num_layers', 'regularization': 'regularization',
     'confidence': 'alpha'
 }
@@ -60,6 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                        "positive's relation")
     model.add_argument('--clip-ram', action=argparse.BooleanOptionalAction,
                        default=None, help='also clip memories and keys')
+    model.add_argument('--key-temperature', type=float, default=None,
+                       help='temperature of the memory key softmax of LRML, '
+                       'HLR and HLR++ (default: 1, as the paper)')
     model.add_argument('--weight-decay', type=float, default=None,
                        help='L2 penalty of BPR-MF and LightGCN')
     model.add_argument('--num-layers', type=int, default=None,

@@ -25,6 +25,13 @@ def test_key_value_memory_follows_eqs_2_to_4():
     assert torch.allclose(relation[0], w[0] * torch.tensor([1., 2.]) +
                           w[1] * torch.tensor([3., 4.]))
 
+    # A temperature divides the logits: softmax([2, 3] / 0.5).
+    memory.temperature = 0.5
+    assert torch.allclose(memory.attention(a, b)[0],
+                          torch.softmax(torch.tensor([4., 6.]), 0))
+    with pytest.raises(ValueError, match='temperature must be positive'):
+        KeyValueMemory(2, temperature=0.0)
+
 
 def test_clip_ram_bounds_memories_and_key_columns():
     memory = KeyValueMemory(3, num_memories=4)
@@ -52,11 +59,12 @@ def test_user_attention_is_a_softmax_per_query():
     assert torch.equal(out[2], torch.zeros(2))  # No edge: no relation.
 
 
-def random_setting(seed, num_users=5, num_items=9, dim=6, num_memories=4):
+def random_setting(seed, num_users=5, num_items=9, dim=6, num_memories=4,
+                   temperature=1.0):
     gen = torch.Generator().manual_seed(seed)
     user = torch.randn(num_users, dim, generator=gen) * 0.4
     item = torch.randn(num_items, dim, generator=gen) * 0.4
-    memory = KeyValueMemory(dim, num_memories)
+    memory = KeyValueMemory(dim, num_memories, temperature)
     histories = [torch.randperm(num_items, generator=gen)[:n].tolist()
                  for n in (3, 0, 1, 5, 2)[:num_users]]
     return user, item, memory, histories
@@ -90,9 +98,12 @@ CONVS = [(ItemItemRelationConv, dict(user_slot=True)),
 
 
 @pytest.mark.parametrize('conv_cls, kwargs', CONVS)
-@pytest.mark.parametrize('seed', [0, 1, 2])
-def test_dense_path_equals_message_passing(conv_cls, kwargs, seed):
-    user, item, memory, histories = random_setting(seed)
+@pytest.mark.parametrize('seed, temperature', [(0, 1.0), (1, 1.0), (2, 1.0),
+                                               (3, 0.05)])
+def test_dense_path_equals_message_passing(conv_cls, kwargs, seed,
+                                           temperature):
+    user, item, memory, histories = random_setting(seed,
+                                                   temperature=temperature)
     conv = conv_cls(memory, **kwargs)
     expected = message_passing_distance(conv, user, item, histories)
     row, col = history_edges(histories)

@@ -75,8 +75,10 @@ def test_hlrpp_without_item_branch_is_hlr(user_slot):
                               hlr(user, item, HISTORY))
 
 
-@pytest.mark.parametrize('cls, kwargs', [(HLR, {}), (HLR, dict(
-    user_slot=False)), (HLRPlusPlus, {}), (HLRPlusPlus, dict(user_slot=True))])
+@pytest.mark.parametrize('cls, kwargs', [
+    (HLR, {}), (HLR, dict(user_slot=False)), (HLR, dict(temperature=0.05)),
+    (HLRPlusPlus, {}), (HLRPlusPlus, dict(user_slot=True)),
+    (HLRPlusPlus, dict(temperature=0.05))])
 def test_model_scores_equal_pairwise_distances(cls, kwargs, monkeypatch):
     torch.manual_seed(1)
     model = cls(3, 9, embedding_dim=8, num_memories=4, **kwargs)

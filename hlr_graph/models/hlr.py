@@ -78,7 +78,7 @@ class HLR(RelationalCML):
         history_sampling (str): ``'random'`` or ``'unpop'``.
         user_slot (bool): The user slot. (default: :obj:`True`)
         **kwargs: :obj:`embedding_dim`, :obj:`num_memories`, :obj:`margin`,
-            :obj:`copy`, :obj:`clip_ram`, :obj:`max_norm` of
+            :obj:`copy`, :obj:`clip_ram`, :obj:`max_norm`, :obj:`temperature` of
             :class:`~hlr_graph.models.relational.RelationalCML`.
     """
     def __init__(self, num_users: int, num_items: int,

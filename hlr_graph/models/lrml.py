@@ -21,7 +21,7 @@ class LRML(RelationalCML):
         num_users (int): The number of users.
         num_items (int): The number of items.
         **kwargs: :obj:`embedding_dim`, :obj:`num_memories`, :obj:`margin`,
-            :obj:`copy`, :obj:`clip_ram`, :obj:`max_norm` of
+            :obj:`copy`, :obj:`clip_ram`, :obj:`max_norm`, :obj:`temperature` of
             :class:`~hlr_graph.models.relational.RelationalCML`.
     """
     def translate(self, users: Tensor, items: Tensor, user: Tensor,
@@ -33,6 +33,6 @@ class LRML(RelationalCML):
                        user: Tensor) -> Tensor:
         r"""The key attention of every (user, item) pair, ``[U, N, I]``:
         :math:`(p_u \odot q_i)^\top k_n = q_i^\top (p_u \odot k_n)`."""
-        keys = self.memory.keys
+        keys = self.memory.scaled_keys
         logit = (user.unsqueeze(1) * keys).reshape(-1, user.size(1)) @ item.t()
         return logit.view(user.size(0), keys.size(0), -1).softmax(dim=1)

@@ -36,14 +36,18 @@ class RelationalCML(CML):
             :obj:`max_norm` after every step (the reference's ``clip_ram``).
             (default: :obj:`False`)
         max_norm (float): The norm bound. (default: ``1.0``)
+        temperature (float): The temperature :math:`\tau` of the key
+            softmax (:class:`~hlr_graph.nn.KeyValueMemory`; not in the
+            paper). (default: ``1.0``)
     """
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 100, num_memories: int = 20,
                  margin: float = 0.5, copy: bool = False,
-                 clip_ram: bool = False, max_norm: float = 1.0):
+                 clip_ram: bool = False, max_norm: float = 1.0,
+                 temperature: float = 1.0):
         super().__init__(num_users, num_items, embedding_dim, margin,
                          max_norm)
-        self.memory = KeyValueMemory(embedding_dim, num_memories)
+        self.memory = KeyValueMemory(embedding_dim, num_memories, temperature)
         self.num_memories, self.copy, self.clip_ram = (num_memories, copy,
                                                        clip_ram)
 

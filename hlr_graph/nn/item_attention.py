@@ -68,7 +68,7 @@ class ItemAttentionConv(MemoryAttentionConv):
             mask (torch.Tensor): ``[U, L]`` which history slots are real.
             user (torch.Tensor): ``[U, d]`` users.
         """
-        keys, memories = self.memory.keys, self.memory.memories
+        keys, memories = self.memory.scaled_keys, self.memory.memories
         num_users, num_keys = user.size(0), keys.size(0)
         history_weight = self.memory.attention(user.unsqueeze(1), history)
         history_logit = (history_weight @ memories) @ item.t()  # [U, L, I]

@@ -18,7 +18,8 @@ class KeyValueMemory(torch.nn.Module):
     addresses the keys with it (eq. 3)
 
     .. math::
-        w_{a,b} = \mathrm{softmax}(\mathbf{K} s_{a,b}) \in \mathbb{R}^N,
+        w_{a,b} = \mathrm{softmax}(\mathbf{K} s_{a,b} / \tau)
+        \in \mathbb{R}^N,
 
     and returns the latent relation (eq. 4)
 
@@ -28,14 +29,27 @@ class KeyValueMemory(torch.nn.Module):
     HLR feeds it item pairs :math:`(q_v, q_j)`; LRML and HLR++'s item
     attention feed it (user, item) pairs :math:`(p_u, q_v)`.
 
+    The temperature :math:`\tau` is not in the paper, whose eq. (3) has
+    :math:`\tau = 1`. For vectors in the unit ball and keys drawn with
+    entries of size :math:`1 / \sqrt{d}`, the logits :math:`\mathbf{K}
+    s_{a,b}` are of order :math:`1 / d`, so the key attention starts
+    uniform and leaves it slowly; :math:`\tau < 1` sharpens it
+    (``benchmarks/memory_addressing.py`` measures it).
+
     Args:
         channels (int): The embedding size :math:`d`.
         num_memories (int): The number :math:`N` of relation types.
             (default: ``20``)
+        temperature (float): :math:`\tau`. (default: ``1.0``, as the paper)
     """
-    def __init__(self, channels: int, num_memories: int = 20):
+    def __init__(self, channels: int, num_memories: int = 20,
+                 temperature: float = 1.0):
         super().__init__()
+        if temperature <= 0:
+            raise ValueError(f'the temperature must be positive, got '
+                             f'{temperature}')
         self.channels, self.num_memories = channels, num_memories
+        self.temperature = temperature
         self.keys = Parameter(torch.empty(num_memories, channels))
         self.memories = Parameter(torch.empty(num_memories, channels))
         self.reset_parameters()
@@ -45,10 +59,19 @@ class KeyValueMemory(torch.nn.Module):
         for param in (self.keys, self.memories):
             torch.nn.init.normal_(param, std=self.channels**-0.5)
 
+    @property
+    def scaled_keys(self) -> Tensor:
+        r"""``[N, d]`` :math:`\mathbf{K} / \tau`, the keys that address
+        the memory: the logits of a pair are :math:`s_{a,b}^\top` times
+        these."""
+        if self.temperature == 1.0:
+            return self.keys
+        return self.keys / self.temperature
+
     def attention(self, a: Tensor, b: Tensor) -> Tensor:
         r"""``[*, N]`` key attention :math:`w_{a,b}` of ``[*, d]`` pairs
         (eqs. 2-3)."""
-        return torch.softmax((a * b) @ self.keys.t(), dim=-1)
+        return torch.softmax((a * b) @ self.scaled_keys.t(), dim=-1)
 
     def forward(self, a: Tensor, b: Tensor, return_attention: bool = False
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
@@ -69,5 +92,7 @@ class KeyValueMemory(torch.nn.Module):
         self.keys.renorm_(p=2, dim=1, maxnorm=max_norm)
 
     def __repr__(self) -> str:
+        temperature = (f', temperature={self.temperature}'
+                       if self.temperature != 1.0 else '')
         return (f'{self.__class__.__name__}({self.channels}, '
-                f'num_memories={self.num_memories})')
+                f'num_memories={self.num_memories}{temperature})')

@@ -170,7 +170,7 @@ class ItemItemRelationConv(MemoryAttentionConv):
         if self.user_slot:
             history = torch.cat([user.unsqueeze(1), history], dim=1)
             mask = torch.cat([mask.new_ones(mask.size(0), 1), mask], dim=1)
-        keys, memories = self.memory.keys, self.memory.memories
+        keys, memories = self.memory.scaled_keys, self.memory.memories
         (num_users, num_slots, dim), num_items = history.shape, item.size(0)
         num_keys = keys.size(0)
         slot_keys = history.unsqueeze(1) * keys.unsqueeze(1)  # [U, N, S, d]
