@@ -26,7 +26,13 @@ import torch
 
 from hlr_graph.evaluation import METRIC_MODES
 from hlr_graph.models import MODELS
-from hlr_graph.train import Experiment, TrainConfig, run_experiment, write_json
+from hlr_graph.train import (
+    SELECT_BY,
+    Experiment,
+    TrainConfig,
+    run_experiment,
+    write_json,
+)
 
 ORDER = ['popular', 'als', 'bpr', 'lightgcn', 'cml', 'lrml', 'transcf',
          'adacml', 'hlr', 'hlrpp']
@@ -59,7 +65,8 @@ def run_cell(args, dataset: str, model: str, seed: int) -> str:
         data_options=dict(root=args.root, cache_dir=args.cache_dir),
         hyperparameters=tuned_setting(args, dataset, model),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
-                          patience=args.patience, seed=seed,
+                          patience=args.patience,
+                          select_by=args.select_by, seed=seed,
                           progress=False),
         metric_mode=args.metric_mode, output_dir=folder))
     return folder
@@ -131,6 +138,9 @@ def main(argv=None):
     parser.add_argument('--epochs', type=int, default=100)
     parser.add_argument('--batch-size', type=int, default=1000)
     parser.add_argument('--patience', type=int, default=None)
+    parser.add_argument('--select-by', choices=SELECT_BY, default='loss',
+                        help='the epoch kept: lowest validation loss or '
+                        'highest validation metric')
     parser.add_argument('--metric-mode', choices=METRIC_MODES,
                         default='standard')
     parser.add_argument('--jobs', type=int, default=1,

@@ -22,7 +22,12 @@ from hlr_graph.data.interactions import DataFormatError
 from hlr_graph.evaluation import METRIC_MODES
 from hlr_graph.loader import HISTORY_SAMPLING
 from hlr_graph.models import MODELS
-from hlr_graph.train import Experiment, TrainConfig, run_experiment
+from hlr_graph.train import (
+    SELECT_BY,
+    Experiment,
+    TrainConfig,
+    run_experiment,
+)
 
 # Flags that override the authors' settings (None: keep them).
 MODEL_FLAGS = {
@@ -80,7 +85,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument('--batch-size', type=int, default=1000)
     train.add_argument('--patience', type=int, default=None,
                        help='stop after this many epochs without a better '
-                       'validation loss (default: run all epochs)')
+                       'validation loss or metric (default: run all epochs)')
+    train.add_argument('--select-by', choices=SELECT_BY, default='loss',
+                       help="keep the epoch with the lowest validation loss "
+                       "(the paper's choice) or the highest validation "
+                       "metric, measured every --eval-every epochs (default: "
+                       "loss)")
     train.add_argument('--seed', type=int, default=0,
                        help='seeds initialisation, batches, negatives and '
                        'histories (the split has --split-seed)')
@@ -121,7 +131,8 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
         dataset=args.dataset, model=args.model,
         data_options=data_options(args), hyperparameters=hyperparameters,
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
-                          patience=args.patience, seed=args.seed,
+                          patience=args.patience,
+                          select_by=args.select_by, seed=args.seed,
                           device=args.device, eval_every=args.eval_every,
                           eval_users=args.eval_users,
                           num_workers=args.num_workers,

@@ -98,6 +98,25 @@ def test_patience_stops_early(synthetic):
     assert len(fit['epochs']) == fit['best_epoch'] + 1
 
 
+def test_selection_by_validation_ndcg(synthetic, tmp_path):
+    model, fit = train(synthetic, 0, epochs=5, eval_every=2,
+                       select_by='ndcg@10', checkpoint=str(tmp_path / 'b.pt'))
+    # Measured at epochs 2, 4 and at the last one, 5; the best is kept.
+    ndcg = {r['epoch']: r['valid_ndcg@10'] for r in fit['epochs']
+            if 'valid_ndcg@10' in r}
+    assert sorted(ndcg) == [2, 4, 5]
+    assert fit['best_epoch'] == max(ndcg, key=ndcg.get)
+    assert fit['best_valid_loss'] == \
+        fit['epochs'][fit['best_epoch'] - 1]['valid_loss']
+    saved = torch.load(tmp_path / 'b.pt')
+    assert torch.equal(saved['user_emb.weight'], model.user_emb.weight)
+    with pytest.raises(ValueError, match='select_by must be one of'):
+        train(synthetic, 0, epochs=1, select_by='mrr@10')
+    with pytest.raises(ValueError, match='patience'):
+        train(synthetic, 0, epochs=1, select_by='ndcg@10', eval_every=2,
+              patience=1)
+
+
 def test_cml_beats_the_popularity_floor_on_planted_interests(synthetic):
     model, _ = train(synthetic, 0, epochs=30)
     popular = MostPopular(synthetic['user'].num_nodes,

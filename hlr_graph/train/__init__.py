@@ -5,7 +5,7 @@ from hlr_graph.train.experiment import (
     run_experiment,
     write_json,
 )
-from hlr_graph.train.trainer import TrainConfig, Trainer
+from hlr_graph.train.trainer import SELECT_BY, TrainConfig, Trainer
 
-__all__ = ['TrainConfig', 'Trainer', 'Experiment', 'run_experiment',
-           'load_model', 'write_json']
+__all__ = ['SELECT_BY', 'TrainConfig', 'Trainer', 'Experiment',
+           'run_experiment', 'load_model', 'write_json']

@@ -96,7 +96,8 @@ def run_experiment(exp: Experiment) -> Dict:
         'hyperparameters': {**hyperparameters, 'lr': train.lr,
                             'batch_size': train.batch_size,
                             'epochs': train.epochs,
-                            'patience': train.patience},
+                            'patience': train.patience,
+                            'select_by': train.select_by},
         'best_epoch': fit['best_epoch'],
         'best_valid_loss': fit['best_valid_loss'],
         'train_seconds': fit['seconds'],
@@ -127,7 +128,7 @@ def run_experiment(exp: Experiment) -> Dict:
     return results
 
 
-TRAINING_KEYS = ('lr', 'batch_size', 'epochs', 'patience')
+TRAINING_KEYS = ('lr', 'batch_size', 'epochs', 'patience', 'select_by')
 r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training,
 not to the model."""
 

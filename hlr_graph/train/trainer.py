@@ -15,6 +15,8 @@ from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.loader.triplet_loader import TripletBatch, TripletLoader
 from hlr_graph.models.base import Recommender
 
+SELECT_BY = ('loss', 'ndcg@10', 'recall@10')
+
 
 @dataclass
 class TrainConfig:
@@ -25,12 +27,16 @@ class TrainConfig:
         batch_size (int): Triplets per step. (default: ``1000``)
         lr (float): Adam's learning rate. (default: ``1e-3``)
         patience (int, optional): Stop after this many epochs without a
-            better validation loss (default: :obj:`None`, run every epoch as
-            the reference code does).
+            better selection criterion (default: :obj:`None`, run every
+            epoch as the reference code does).
+        select_by (str): Keep the epoch with the lowest validation loss
+            (``'loss'``, the paper's selection) or the highest validation
+            ``'ndcg@10'`` or ``'recall@10'``, measured by full ranking every
+            :obj:`eval_every` epochs (every epoch if that is ``0``).
         seed (int): Seeds batch order, negatives and histories.
         device (str): Where the model runs.
         eval_every (int): Also measure validation NDCG@10 and Recall@10 every
-            this many epochs (``0``: never); for monitoring, not selection.
+            this many epochs (``0``: never).
         eval_users (int, optional): Measure them on a sample of this many
             validation users.
         num_workers (int): Sampling processes of the loaders.
@@ -41,6 +47,7 @@ class TrainConfig:
     batch_size: int = 1000
     lr: float = 1e-3
     patience: Optional[int] = None
+    select_by: str = 'loss'
     seed: int = 0
     device: str = 'cpu'
     eval_every: int = 0
@@ -120,12 +127,22 @@ class Trainer:
             return {'best_epoch': 0, 'best_valid_loss': None, 'epochs': [],
                     'seconds': time.perf_counter() - start}
 
+        if cfg.select_by not in SELECT_BY:
+            raise ValueError(f'select_by must be one of {SELECT_BY}, got '
+                             f"'{cfg.select_by}'")
+        by_loss = cfg.select_by == 'loss'
+        eval_every = cfg.eval_every or (0 if by_loss else 1)
+        if not by_loss and cfg.patience is not None and \
+                cfg.patience < eval_every:
+            raise ValueError(f'patience ({cfg.patience}) must be at least '
+                             f'eval_every ({eval_every}) to select by '
+                             f'{cfg.select_by}')
         train_loader, val_loader = self._loader('train'), self._loader('val')
         monitor = (Evaluator(self.data, 'val', ks=(10, ), num_cohorts=0,
                              max_users=cfg.eval_users)
-                   if cfg.eval_every > 0 else None)
+                   if eval_every > 0 else None)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
-        best_loss, best_epoch, best_state = float('inf'), 0, None
+        best, best_epoch, best_state = -float('inf'), 0, None
         records: List[Dict] = []
         for epoch in range(1, cfg.epochs + 1):
             tic = time.perf_counter()
@@ -138,37 +155,41 @@ class Trainer:
             valid_loss = self._epoch(val_loader, f'valid {epoch}', None)
             record = {'epoch': epoch, 'train_loss': train_loss,
                       'valid_loss': valid_loss}
-            if monitor is not None and epoch % cfg.eval_every == 0:
+            if monitor is not None and (epoch % eval_every == 0 or (
+                    not by_loss and epoch == cfg.epochs)):
                 metrics = monitor.evaluate(model)['metrics']
                 record.update({f'valid_{k}': metrics[k]
                                for k in ('ndcg@10', 'recall@10')})
-            if valid_loss < best_loss:
-                best_loss, best_epoch = valid_loss, epoch
+            value = -valid_loss if by_loss else record.get(
+                f'valid_{cfg.select_by}', -float('inf'))
+            if value > best:
+                best, best_epoch = value, epoch
                 best_state = copy.deepcopy(model.state_dict())
                 if cfg.checkpoint:
                     _save_atomic(best_state, cfg.checkpoint)
             record['seconds'] = time.perf_counter() - tic
             records.append(record)
-            tqdm.write(_summary(record, cfg.epochs, best_epoch, best_loss),
-                       file=None)
+            tqdm.write(_summary(record, cfg.epochs, best_epoch,
+                                abs(best), cfg.select_by), file=None)
             if cfg.patience is not None and epoch - best_epoch >= \
                     cfg.patience:
-                tqdm.write(f'no better validation loss for {cfg.patience} '
-                           f'epochs: stopping')
+                tqdm.write(f'no better validation {cfg.select_by} for '
+                           f'{cfg.patience} epochs: stopping')
                 break
         model.load_state_dict(best_state)
-        return {'best_epoch': best_epoch, 'best_valid_loss': best_loss,
+        return {'best_epoch': best_epoch,
+                'best_valid_loss': records[best_epoch - 1]['valid_loss'],
                 'epochs': records, 'seconds': time.perf_counter() - start}
 
 
-def _summary(record: Dict, epochs: int, best_epoch: int,
-             best_loss: float) -> str:
+def _summary(record: Dict, epochs: int, best_epoch: int, best: float,
+             select_by: str) -> str:
     extra = ''.join(f'  {k[6:]} {v:.4f}' for k, v in record.items()
                     if k.startswith('valid_') and k != 'valid_loss')
     return (f"epoch {record['epoch']:>3}/{epochs}  train "
             f"{record['train_loss']:.4f}"
-            f"  valid {record['valid_loss']:.4f}{extra}  best {best_loss:.4f} "
-            f"(epoch {best_epoch})  {record['seconds']:.1f}s")
+            f"  valid {record['valid_loss']:.4f}{extra}  best {select_by} "
+            f"{best:.4f} (epoch {best_epoch})  {record['seconds']:.1f}s")
 
 
 def _save_atomic(state: Dict, path: str):
