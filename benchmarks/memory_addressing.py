@@ -45,14 +45,16 @@ def main(argv=None):
           f'{data[ITEM].num_nodes} items; N = {keys.size(0)}, uniform '
           f'entropy log N = {math.log(keys.size(0)):.3f}')
     print(f'key norm (mean) {keys.norm(dim=1).mean():.3f}, memory norm '
-          f'(mean) {memories.norm(dim=1).mean():.3f}')
+          f'(mean) {memories.norm(dim=1).mean():.3f}, key temperature '
+          f'{model.memory.temperature}')
     for name, a, b in (('item-item (q_v * q_j)', items[item], items[other]),
                        ('user-item (p_u * q_v)', users[user], items[item])):
         weight = model.memory.attention(a, b)
         entropy = -(weight * weight.clamp(min=1e-12).log()).sum(-1)
         relation = weight @ memories
+        logit = (a * b) @ model.memory.scaled_keys.t()
         print(f'{name}: joint embedding norm {(a * b).norm(dim=1).mean():.3f}'
-              f', key logit std {((a * b) @ keys.t()).std():.3f}, attention '
+              f', key logit std {logit.std():.3f}, attention '
               f'entropy {entropy.mean():.3f}, largest weight '
               f'{weight.max(-1).values.mean():.3f}, relation norm '
               f'{relation.norm(dim=1).mean():.3f} (spread across pairs '
