@@ -68,8 +68,9 @@ class Trainer:
     histories of the validation loss are drawn from the same seed at every
     epoch, so that epochs are compared on the same triplets. The weights of
     the epoch with the lowest validation loss are kept (the paper's model
-    selection). Models without trainable parameters are fitted in closed
-    form instead.
+    selection), or with :obj:`select_by` those of the highest validation
+    metric. Models without trainable parameters are fitted in closed form
+    instead.
     """
     def __init__(self, model: Recommender, data: HeteroData,
                  config: Optional[TrainConfig] = None):
@@ -169,8 +170,8 @@ class Trainer:
                     _save_atomic(best_state, cfg.checkpoint)
             record['seconds'] = time.perf_counter() - tic
             records.append(record)
-            tqdm.write(_summary(record, cfg.epochs, best_epoch,
-                                abs(best), cfg.select_by), file=None)
+            tqdm.write(_summary(record, cfg.epochs, best_epoch, abs(best),
+                                cfg.select_by), file=None)
             if cfg.patience is not None and epoch - best_epoch >= \
                     cfg.patience:
                 tqdm.write(f'no better validation {cfg.select_by} for '
@@ -186,10 +187,12 @@ def _summary(record: Dict, epochs: int, best_epoch: int, best: float,
              select_by: str) -> str:
     extra = ''.join(f'  {k[6:]} {v:.4f}' for k, v in record.items()
                     if k.startswith('valid_') and k != 'valid_loss')
+    kept = (f'{best:.4f} (epoch {best_epoch})' if best_epoch else
+            'not measured yet')
     return (f"epoch {record['epoch']:>3}/{epochs}  train "
             f"{record['train_loss']:.4f}"
             f"  valid {record['valid_loss']:.4f}{extra}  best {select_by} "
-            f"{best:.4f} (epoch {best_epoch})  {record['seconds']:.1f}s")
+            f"{kept}  {record['seconds']:.1f}s")
 
 
 def _save_atomic(state: Dict, path: str):
