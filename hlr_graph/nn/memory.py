@@ -34,7 +34,8 @@ class KeyValueMemory(torch.nn.Module):
     entries of size :math:`1 / \sqrt{d}`, the logits :math:`\mathbf{K}
     s_{a,b}` are of order :math:`1 / d`, so the key attention starts
     uniform and leaves it slowly; :math:`\tau < 1` sharpens it
-    (``benchmarks/memory_addressing.py`` measures it).
+    (``benchmarks/memory_addressing.py`` measures it; on ml-100k sharper
+    addressing made HLR worse, ``docs/results.md`` section 7).
 
     Args:
         channels (int): The embedding size :math:`d`.
