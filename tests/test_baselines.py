@@ -178,6 +178,25 @@ def test_every_model_builds_with_the_authors_settings():
             build_model(name, 3, 4, edge_index, **settings)
 
 
+@pytest.mark.parametrize('name', ['bpr', 'lightgcn', 'cml', 'lrml',
+                                  'transcf', 'adacml', 'hlr', 'hlrpp'])
+def test_losses_are_sums_over_triplets(name):
+    # The trainer reports loss / triplets and Adam sees the gradient of the
+    # sum: a batch repeated twice must have twice the loss.
+    edge_index = torch.tensor([[0, 0, 1, 2], [1, 2, 2, 3]])
+    torch.manual_seed(0)
+    model = build_model(name, 3, 5, edge_index, embedding_dim=4)
+    history = torch.tensor([[0, 1, 1], [2, 1, 3]])  # (query, item).
+    batch = TripletBatch(torch.tensor([0, 1]), torch.tensor([1, 2]),
+                         torch.tensor([4, 0]), history)
+    twice = TripletBatch(batch.user.repeat(2), batch.pos.repeat(2),
+                         batch.neg.repeat(2), torch.cat(
+                             [history, history + torch.tensor([[2], [0]])],
+                             dim=1))
+    assert model.loss(twice).item() == pytest.approx(
+        2 * model.loss(batch).item(), rel=1e-5)
+
+
 @pytest.fixture(scope='module')
 def synthetic():
     data = SyntheticMultiInterest()[0]

@@ -86,7 +86,9 @@ class LightGCN(Recommender):
         node_id = torch.cat([batch.user, batch.pos + self.num_users,
                              batch.neg + self.num_users])
         user, pos, neg = self.embeddings().index_select(0, node_id).chunk(3)
-        return self.encoder.recommendation_loss(
+        # PyG's loss is a mean over the batch; the trainer sums over triplets
+        # (with a mean, Adam's epsilon damps the tiny gradients of big batches).
+        return batch.user.numel() * self.encoder.recommendation_loss(
             (user * pos).sum(-1), (user * neg).sum(-1), node_id=node_id,
             lambda_reg=self.weight_decay)
 
