@@ -35,7 +35,7 @@ from hlr_graph.models import HLR
 def reference_scores(model, user, context, mask, chunk=5):
     r"""The reference code's scoring: ``[U, I, L+1, d]`` tensors per chunk."""
     users, items = model.embeddings()
-    keys, memories = model.memory.keys, model.memory.memories
+    keys, memories = model.memory.scaled_keys, model.memory.memories
     out = []
     for start in range(0, user.numel(), chunk):
         p = users[user[start:start + chunk]]
@@ -55,7 +55,7 @@ def reference_scores(model, user, context, mask, chunk=5):
 def gemm_scores(model, user, context, mask):
     r"""Plain GEMM factorisation, one user at a time."""
     users, items = model.embeddings()
-    keys, memories = model.memory.keys, model.memory.memories
+    keys, memories = model.memory.scaled_keys, model.memory.memories
     gram, to_items = memories @ memories.t(), items @ memories.t()
     out = []
     for row, u in enumerate(user.tolist()):

@@ -58,6 +58,17 @@ def tuned_setting(args, dataset: str, model: str) -> Dict:
         return json.load(f)['best']['hyperparameters']
 
 
+def check_selection(args, finished: List):
+    r"""Stops when a finished cell kept its epoch by another criterion than
+    ``--select-by``, so that one table never mixes the two."""
+    for cell in finished:
+        with open(osp.join(cell_dir(args, *cell), 'results.json')) as f:
+            kept = json.load(f)['hyperparameters'].get('select_by', 'loss')
+        if kept != args.select_by:
+            sys.exit(f'{cell_dir(args, *cell)} was selected by {kept}, not '
+                     f'{args.select_by}: use another --output-dir')
+
+
 def run_cell(args, dataset: str, model: str, seed: int) -> str:
     torch.set_num_threads(args.threads)
     folder = cell_dir(args, dataset, model, seed)
@@ -152,14 +163,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.threads = max(1, torch.get_num_threads() // args.jobs)
 
-    todo = [(d, m, s) for d in args.datasets for m in args.models
-            for s in args.seeds
-            if not osp.exists(osp.join(cell_dir(args, d, m, s),
-                                       'results.json'))]
+    cells = [(d, m, s) for d in args.datasets for m in args.models
+             for s in args.seeds]
+    todo = [cell for cell in cells if not osp.exists(
+        osp.join(cell_dir(args, *cell), 'results.json'))]
+    if not args.report_only:
+        check_selection(args, [c for c in cells if c not in todo])
     if todo and not args.report_only:
         print(f'{len(todo)} cells to run', flush=True)
-        # The costliest models (last in ORDER) first, so that parallel jobs
-        # end together instead of one finishing an HLR++ cell alone.
+        # Models later in ORDER first: on ml-100k they are the costliest
+        # (HLR++, HLR, AdaCML), so parallel jobs end closer together.
         todo.sort(key=lambda cell: -ORDER.index(cell[1]))
         tic = time.perf_counter()
         if args.jobs == 1:

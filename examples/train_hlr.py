@@ -98,7 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument('--num-workers', type=int, default=0)
     train.add_argument('--eval-every', type=int, default=0,
                        help='print validation NDCG@10 / Recall@10 every N '
-                       'epochs (0: never)')
+                       'epochs (0: never, or every epoch with a metric '
+                       '--select-by)')
     train.add_argument('--no-progress', action='store_true',
                        help='hide the progress bar')
     evaluation = parser.add_argument_group('evaluation')
@@ -110,8 +111,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                             help='disjoint test cohorts (0: all users only)')
     evaluation.add_argument('--cohort-size', type=int, default=10_000)
     evaluation.add_argument('--eval-users', type=int, default=None,
-                            help='test (and monitor with --eval-every) a '
-                            'random sample of this many users')
+                            help='test (and monitor and select with '
+                            '--eval-every / --select-by) a random sample of '
+                            'this many users')
     out = parser.add_argument_group('output')
     out.add_argument('--output-dir', default=None,
                      help='(default: runs/DATASET_MODEL_seedSEED)')

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 from test_main_job import load_example
 
@@ -90,6 +91,10 @@ def test_table2_runs_cells_once_and_lays_out_the_table(tmp_path):
     seed0 = json.loads((tmp_path / 'synthetic' / 'cml' / 'seed0' /
                         'results.json').read_text())
     assert recalls[0] == seed0['test']['recall@10']
+
+    # Cells selected by the validation loss are not mixed with others.
+    with pytest.raises(SystemExit, match='selected by loss, not ndcg@10'):
+        table2.main(args + ['--select-by', 'ndcg@10'])
 
 
 def test_table2_cells_show_spread_only_over_several_seeds():

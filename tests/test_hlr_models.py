@@ -6,6 +6,7 @@ from hlr_graph.loader import TripletBatch
 from hlr_graph.models import (
     CML,
     HLR,
+    LRML,
     HLRPlusPlus,
     build_model,
     default_hyperparameters,
@@ -78,7 +79,7 @@ def test_hlrpp_without_item_branch_is_hlr(user_slot):
 @pytest.mark.parametrize('cls, kwargs', [
     (HLR, {}), (HLR, dict(user_slot=False)), (HLR, dict(temperature=0.05)),
     (HLRPlusPlus, {}), (HLRPlusPlus, dict(user_slot=True)),
-    (HLRPlusPlus, dict(temperature=0.05))])
+    (HLRPlusPlus, dict(temperature=0.005)), (LRML, dict(temperature=0.005))])
 def test_model_scores_equal_pairwise_distances(cls, kwargs, monkeypatch):
     torch.manual_seed(1)
     model = cls(3, 9, embedding_dim=8, num_memories=4, **kwargs)

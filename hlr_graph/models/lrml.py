@@ -32,7 +32,8 @@ class LRML(RelationalCML):
     def memory_weights(self, item: Tensor, history: Tensor, mask: Tensor,
                        user: Tensor) -> Tensor:
         r"""The key attention of every (user, item) pair, ``[U, N, I]``:
-        :math:`(p_u \odot q_i)^\top k_n = q_i^\top (p_u \odot k_n)`."""
+        :math:`(p_u \odot q_i)^\top k_n / \tau = q_i^\top (p_u \odot k_n /
+        \tau)`."""
         keys = self.memory.scaled_keys
         logit = (user.unsqueeze(1) * keys).reshape(-1, user.size(1)) @ item.t()
         return logit.view(user.size(0), keys.size(0), -1).softmax(dim=1)

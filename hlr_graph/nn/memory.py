@@ -46,7 +46,7 @@ class KeyValueMemory(torch.nn.Module):
     def __init__(self, channels: int, num_memories: int = 20,
                  temperature: float = 1.0):
         super().__init__()
-        if temperature <= 0:
+        if not temperature > 0:
             raise ValueError(f'the temperature must be positive, got '
                              f'{temperature}')
         self.channels, self.num_memories = channels, num_memories
@@ -63,8 +63,8 @@ class KeyValueMemory(torch.nn.Module):
     @property
     def scaled_keys(self) -> Tensor:
         r"""``[N, d]`` :math:`\mathbf{K} / \tau`, the keys that address
-        the memory: the logits of a pair are :math:`s_{a,b}^\top` times
-        these."""
+        the memory: the logits of a pair are :math:`(\mathbf{K} / \tau)
+        s_{a,b}`."""
         if self.temperature == 1.0:
             return self.keys
         return self.keys / self.temperature

@@ -153,7 +153,8 @@ class ItemItemRelationConv(MemoryAttentionConv):
         :math:`\bar{r}_{u,i} = W_{u,:,i}^\top \mathbf{M}` (eqs. 2-6).
 
         The key logits of all items against all slots are one matrix
-        product, :math:`(q_i \odot c)^\top k_n = q_i^\top (c \odot k_n)`;
+        product, :math:`(q_i \odot c)^\top k_n / \tau = q_i^\top (c \odot
+        k_n / \tau)`;
         the attention logits need no relation vector,
         :math:`p_u^\top r_{i,c} = w_{i,c}^\top \mathbf{M} p_u`; and the
         softmax over the memory is never divided out: with
@@ -191,9 +192,11 @@ class ItemItemRelationConv(MemoryAttentionConv):
 def _exp_over_keys(logit: Tensor, item: Tensor, slot: Tensor,
                    keys: Tensor) -> Tensor:
     r""":math:`\exp` of ``[U, N, X]`` key logits, in place, shifted by their
-    maximum over the keys only when they could overflow: a logit is at most
-    :math:`\|q_i\|_2 \|c\|_2 \max |\mathbf{K}|`, which stays small for the
-    norm-bounded vectors of a metric space. Softmax is shift invariant, so
+    maximum over the keys only when they could overflow: with
+    :obj:`keys` the scaled keys :math:`\mathbf{K} / \tau`, a logit is at
+    most :math:`\|q_i\|_2 \|c\|_2 \max |\mathbf{K}| / \tau`, which stays
+    small for the norm-bounded vectors of a metric space at :math:`\tau = 1`
+    (a small :math:`\tau` takes the shift). Softmax is shift invariant, so
     the shift changes nothing else."""
     if logit.numel() == 0:
         return logit

@@ -97,7 +97,9 @@ def run_experiment(exp: Experiment) -> Dict:
                             'batch_size': train.batch_size,
                             'epochs': train.epochs,
                             'patience': train.patience,
-                            'select_by': train.select_by},
+                            'select_by': train.select_by,
+                            'eval_every': train.eval_every,
+                            'eval_users': train.eval_users},
         'best_epoch': fit['best_epoch'],
         'best_valid_loss': fit['best_valid_loss'],
         'train_seconds': fit['seconds'],
@@ -128,7 +130,8 @@ def run_experiment(exp: Experiment) -> Dict:
     return results
 
 
-TRAINING_KEYS = ('lr', 'batch_size', 'epochs', 'patience', 'select_by')
+TRAINING_KEYS = ('lr', 'batch_size', 'epochs', 'patience', 'select_by',
+                 'eval_every', 'eval_users')
 r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training,
 not to the model."""
 

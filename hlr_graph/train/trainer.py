@@ -16,6 +16,8 @@ from hlr_graph.loader.triplet_loader import TripletBatch, TripletLoader
 from hlr_graph.models.base import Recommender
 
 SELECT_BY = ('loss', 'ndcg@10', 'recall@10')
+r"""What :attr:`TrainConfig.select_by` accepts: the validation loss (the
+paper's selection) or a validation metric measured by full ranking."""
 
 
 @dataclass
@@ -32,13 +34,15 @@ class TrainConfig:
         select_by (str): Keep the epoch with the lowest validation loss
             (``'loss'``, the paper's selection) or the highest validation
             ``'ndcg@10'`` or ``'recall@10'``, measured by full ranking every
-            :obj:`eval_every` epochs (every epoch if that is ``0``).
+            :obj:`eval_every` epochs (every epoch if that is ``0``) and at
+            the last epoch.
         seed (int): Seeds batch order, negatives and histories.
         device (str): Where the model runs.
         eval_every (int): Also measure validation NDCG@10 and Recall@10 every
-            this many epochs (``0``: never).
-        eval_users (int, optional): Measure them on a sample of this many
-            validation users.
+            this many epochs (``0``: never, or every epoch when
+            :obj:`select_by` is a metric).
+        eval_users (int, optional): Measure them (and select by them) on a
+            sample of this many validation users.
         num_workers (int): Sampling processes of the loaders.
         progress (bool): Show a progress bar.
         checkpoint (str, optional): Save the best epoch's weights here.
@@ -117,8 +121,9 @@ class Trainer:
         return total / max(count, 1)
 
     def fit(self) -> Dict:
-        r"""Trains, restores the best epoch, and returns ``{'best_epoch',
-        'best_valid_loss', 'epochs': [per-epoch records], 'seconds'}``."""
+        r"""Trains, restores the kept epoch, and returns ``{'best_epoch',
+        'best_valid_loss', 'epochs': [per-epoch records], 'seconds'}``;
+        ``best_valid_loss`` is the validation loss of the kept epoch."""
         cfg, model = self.config, self.model.to(self.device)
         start = time.perf_counter()
         if not any(p.requires_grad for p in model.parameters()):
@@ -170,13 +175,18 @@ class Trainer:
                     _save_atomic(best_state, cfg.checkpoint)
             record['seconds'] = time.perf_counter() - tic
             records.append(record)
-            tqdm.write(_summary(record, cfg.epochs, best_epoch, abs(best),
-                                cfg.select_by), file=None)
+            tqdm.write(_summary(record, cfg.epochs, best_epoch,
+                                -best if by_loss else best, cfg.select_by),
+                       file=None)
             if cfg.patience is not None and epoch - best_epoch >= \
                     cfg.patience:
                 tqdm.write(f'no better validation {cfg.select_by} for '
                            f'{cfg.patience} epochs: stopping')
                 break
+        if best_state is None:
+            raise RuntimeError(f'no epoch was selected: ran {len(records)} '
+                               f'epoch(s), validation {cfg.select_by} never '
+                               f'measured a number')
         model.load_state_dict(best_state)
         return {'best_epoch': best_epoch,
                 'best_valid_loss': records[best_epoch - 1]['valid_loss'],
