@@ -8,7 +8,13 @@ The grid is the paper's (learning rate in {2e-4, 5e-4, 7.5e-4, 1e-3}, N in
 {5, 10, 20, 50}, margin in {0.2, 0.5, 0.75, 1.0}) restricted to what the model
 takes; ALS searches its regularisation and confidence scaling. The first
 trial is the authors' setting for the data set's family, the others a seeded
-random subset of the grid. Every finished trial is saved at once, so a
+random subset of the grid. ``--fix NAME=VALUE`` sets a model argument outside
+the grid for every trial, for instance a switch of the authors' code:
+
+    python examples/tune.py --dataset ml-100k --model hlr --trials 8 \
+        --fix clip_ram=true --output runs/tune-clip/ml-100k/hlr.json
+
+Every finished trial is saved at once, so a
 stopped search resumes where it was; ``--time-budget`` stops starting new
 trials after that many seconds. The output's ``best`` entry is what
 ``examples/reproduce_table2.py --tuned`` reads.
@@ -23,7 +29,12 @@ import random
 import time
 
 from hlr_graph.data.cli import add_data_arguments, data_options
-from hlr_graph.models import MODELS, default_hyperparameters, search_space
+from hlr_graph.models import (
+    MODELS,
+    default_hyperparameters,
+    model_arguments,
+    search_space,
+)
 from hlr_graph.train import Experiment, TrainConfig, run_experiment, write_json
 
 METRIC = 'ndcg@10'
@@ -45,6 +56,26 @@ def candidates(dataset: str, model: str, trials: int, seed: int):
     return ([first] if first else []) + rest[:max(trials - 1, 0)]
 
 
+def fixed_setting(parser, model: str, pairs) -> dict:
+    r"""``{name: value}`` of the ``--fix NAME=VALUE`` pairs, values read as
+    JSON (``true``, ``0.5``) or else as strings (``unpop``)."""
+    fixed = {}
+    for pair in pairs:
+        name, sep, value = pair.partition('=')
+        if not sep:
+            parser.error(f"--fix {pair}: expected NAME=VALUE")
+        if name in search_space(model):
+            parser.error(f"--fix {pair}: '{name}' is searched, not fixed")
+        if name not in model_arguments(model):
+            parser.error(f"--fix {pair}: model '{model}' takes no '{name}'")
+        value = {'True': 'true', 'False': 'false'}.get(value, value)
+        try:
+            fixed[name] = json.loads(value)
+        except ValueError:
+            fixed[name] = value
+    return fixed
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -57,21 +88,31 @@ def main(argv=None):
                         help='seeds the sample of the grid and the training')
     parser.add_argument('--time-budget', type=float, default=None,
                         help='seconds after which no new trial starts')
+    parser.add_argument('--fix', nargs='+', default=[], metavar='NAME=VALUE',
+                        help='model arguments set for every trial, e.g. '
+                             'clip_ram=true')
     parser.add_argument('--output', required=True,
                         help='the JSON file of trials and the best setting')
     args = parser.parse_args(argv)
 
     if not search_space(args.model):
         parser.error(f"'{args.model}' has nothing to tune")
+    args.fixed = fixed_setting(parser, args.model, args.fix)
     done = {}
     if osp.exists(args.output):
         with open(args.output) as f:
-            done = {json.dumps(t['hyperparameters'], sort_keys=True): t
-                    for t in json.load(f)['trials']}
+            previous = json.load(f)
+        if previous.get('fixed', {}) != args.fixed:
+            parser.error(f"{args.output} was searched with --fix "
+                         f"{previous.get('fixed', {})}, not {args.fixed}: "
+                         f"use another --output")
+        done = {json.dumps(t['hyperparameters'], sort_keys=True): t
+                for t in previous['trials']}
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
     start = time.perf_counter()
     for setting in candidates(args.dataset, args.model, args.trials,
                               args.seed):
+        setting = {**setting, **args.fixed}
         key = json.dumps(setting, sort_keys=True)
         if key in done:
             continue
@@ -102,7 +143,7 @@ def save(args, done):
     best = max(trials, key=lambda t: t['valid'][METRIC])
     write_json({'dataset': args.dataset, 'model': args.model,
                 'selected_by': f'valid {METRIC}', 'grid': search_space(
-                    args.model), 'epochs': args.epochs,
+                    args.model), 'fixed': args.fixed, 'epochs': args.epochs,
                 'patience': args.patience, 'seed': args.seed,
                 'trials': trials, 'best': best}, args.output)
     return best

@@ -68,6 +68,25 @@ def test_tune_selects_on_validation_and_resumes(tmp_path):
     assert second['trials'][:2] == first['trials']  # Kept, not re-run.
 
 
+def test_tune_fixes_arguments_outside_the_grid(tmp_path, capsys):
+    out = tmp_path / 'hlr.json'
+    args = ['--dataset', 'synthetic', '--model', 'hlr', '--epochs', '1',
+            '--trials', '1', '--output', str(out)]
+    tune.main(args + ['--fix', 'clip_ram=true', 'history_sampling=unpop'])
+    searched = json.loads(out.read_text())
+    assert searched['fixed'] == dict(clip_ram=True, history_sampling='unpop')
+    assert searched['best']['hyperparameters'] == dict(
+        lr=2e-4, margin=0.2, num_memories=20, clip_ram=True,
+        history_sampling='unpop')
+    for fix, error in [('clip_ram=false', 'was searched with'),
+                       ('margin=1.0', "'margin' is searched"),
+                       ('alpha=1', "takes no 'alpha'"),
+                       ('clip_ram', 'expected NAME=VALUE')]:
+        with pytest.raises(SystemExit):
+            tune.main(args + ['--fix', fix])
+        assert error in capsys.readouterr().err
+
+
 table2 = load_example('reproduce_table2')
 
 
