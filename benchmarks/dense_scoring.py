@@ -13,11 +13,15 @@ training histories when the data set is found (else random ones):
   (blocks of users and items, softmax normalisers folded into products).
 
 The slow ways are timed on a sample of users and extrapolated to all users
-(said so in the output); ``ours`` runs on ``--users`` users (default: all).
-All three are checked to agree on the sampled users.
+(said so in the output); ``ours`` runs on ``--users`` users (default: all),
+once per ``--blocks USERS:LOGITS`` block size when given (default: the
+device's entry of ``hlr_graph.models.relational.DENSE_BLOCKS``). All three are
+checked to agree on the sampled users.
 
     python benchmarks/dense_scoring.py --method ours
     python benchmarks/dense_scoring.py --method reference gemm --sample 64
+    python benchmarks/dense_scoring.py --device cuda --users 8000 \
+        --blocks 16:4194304 256:67108864
 """
 import argparse
 import os
@@ -29,7 +33,7 @@ from torch_geometric.utils import to_dense_batch
 
 from hlr_graph.data import Yelp2018, known_edges
 from hlr_graph.loader import HistorySampler, UserItemIndex
-from hlr_graph.models import HLR
+from hlr_graph.models import HLR, relational
 
 
 def reference_scores(model, user, context, mask, chunk=5):
@@ -73,6 +77,8 @@ def gemm_scores(model, user, context, mask):
 
 
 def clocks():
+    if torch.cuda.is_initialized():  # Wait for the queued GPU work.
+        torch.cuda.synchronize()
     return time.perf_counter(), time.process_time()
 
 
@@ -84,6 +90,29 @@ def report(tic, count: int, total: int) -> str:
     scale = total / count / 60
     return (f'in {wall:.1f}s wall, {cpu:.1f}s CPU -> {wall * scale:.1f} min '
             f'wall, {cpu * scale:.1f} min CPU for all users')
+
+
+def ours(model, user, history, count: int, blocks=None):
+    r"""Times :meth:`HLR.score` on the first :obj:`count` users in chunks
+    of 441 users, as the evaluator calls it on Yelp2018, with the block
+    sizes :obj:`blocks` (``'USERS:LOGITS'``) or the default ones."""
+    default = relational.DENSE_BLOCKS
+    if blocks is not None:
+        users, logits = (int(n) for n in blocks.split(':'))
+        relational.DENSE_BLOCKS = {**default,
+                                   model.device.type: (users, logits)}
+    rows = history[:, history[0] < count]
+    tic = clocks()
+    for start in range(0, count, 441):
+        chunk = slice(start, min(start + 441, count))
+        sel = (rows[0] >= chunk.start) & (rows[0] < chunk.stop)
+        model.score(user[chunk], torch.stack(
+            [rows[0][sel] - chunk.start, rows[1][sel]]))
+    relational.DENSE_BLOCKS = default
+    size = relational.DENSE_BLOCKS.get(model.device.type, default['cpu'])
+    scope = 'measured' if count == user.numel() else 'extrapolated'
+    print(f'ours ({blocks or "%d:%d" % size} users:logits per block): '
+          f'{count} users {report(tic, count, user.numel())} ({scope})')
 
 
 def main(argv=None):
@@ -98,6 +127,10 @@ def main(argv=None):
     parser.add_argument('--history', type=int, default=5)
     parser.add_argument('--memories', type=int, default=20)
     parser.add_argument('--root', default=os.environ.get('HLR_GRAPH_DATA'))
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--blocks', nargs='+', default=None,
+                        metavar='USERS:LOGITS',
+                        help='block sizes of ours to compare')
     args = parser.parse_args(argv)
     torch.manual_seed(0)
 
@@ -115,12 +148,15 @@ def main(argv=None):
                                              (num_users * args.history, ))])
         source = f'random histories ({type(e).__name__})'
     model = HLR(num_users, num_items, num_memories=args.memories,
-                max_history=args.history).eval()
+                max_history=args.history).eval().to(args.device)
     model.constrain_()
+    user, history = user.to(args.device), history.to(args.device)
+    where = (torch.cuda.get_device_name(args.device)
+             if model.device.type == 'cuda' else
+             f'{torch.get_num_threads()} CPU threads')
     print(f'# {" ".join(sys.argv)}')
     print(f'# {num_users} users x {num_items} items, L = {args.history} + '
-          f'user slot, N = {args.memories}, d = 100; {source}; '
-          f'{torch.get_num_threads()} threads')
+          f'user slot, N = {args.memories}, d = 100; {source}; {where}')
 
     with torch.no_grad():
         items = model.embeddings()[1]
@@ -131,17 +167,9 @@ def main(argv=None):
         expected = model.score(sample, part)
         for method in args.method:
             if method == 'ours':
-                count = args.users or num_users
-                rows = history[:, history[0] < count]
-                tic = clocks()
-                for start in range(0, count, 441):  # As the evaluator chunks.
-                    chunk = slice(start, min(start + 441, count))
-                    sel = (rows[0] >= chunk.start) & (rows[0] < chunk.stop)
-                    model.score(user[chunk], torch.stack(
-                        [rows[0][sel] - chunk.start, rows[1][sel]]))
-                scope = 'measured' if count == num_users else 'extrapolated'
-                print(f'ours: {count} users {report(tic, count, num_users)} '
-                      f'({scope})')
+                for blocks in args.blocks or [None]:
+                    ours(model, user, history, args.users or num_users,
+                         blocks)
                 continue
             score = reference_scores if method == 'reference' else gemm_scores
             tic = clocks()

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
+from torch_geometric.testing import withCUDA
 
 from hlr_graph.data import SyntheticMultiInterest, split_edges
 from hlr_graph.evaluation import Evaluator
@@ -178,14 +179,15 @@ def test_every_model_builds_with_the_authors_settings():
             build_model(name, 3, 4, edge_index, **settings)
 
 
+@withCUDA
 @pytest.mark.parametrize('name', ['bpr', 'lightgcn', 'cml', 'lrml',
                                   'transcf', 'adacml', 'hlr', 'hlrpp'])
-def test_losses_are_sums_over_triplets(name):
+def test_losses_are_sums_over_triplets(name, device):
     # The trainer reports loss / triplets and Adam sees the gradient of the
     # sum: a batch repeated twice must have twice the loss.
     edge_index = torch.tensor([[0, 0, 1, 2], [1, 2, 2, 3]])
     torch.manual_seed(0)
-    model = build_model(name, 3, 5, edge_index, embedding_dim=4)
+    model = build_model(name, 3, 5, edge_index, embedding_dim=4).to(device)
     history = torch.tensor([[0, 1, 1], [2, 1, 3]])  # (query, item).
     batch = TripletBatch(torch.tensor([0, 1]), torch.tensor([1, 2]),
                          torch.tensor([4, 0]), history)
@@ -193,6 +195,7 @@ def test_losses_are_sums_over_triplets(name):
                          batch.neg.repeat(2), torch.cat(
                              [history, history + torch.tensor([[2], [0]])],
                              dim=1))
+    batch, twice = batch.to(device), twice.to(device)
     assert model.loss(twice).item() == pytest.approx(
         2 * model.loss(batch).item(), rel=1e-5)
 
@@ -206,6 +209,7 @@ def synthetic():
     return data, evaluator, evaluator.evaluate(popular)['metrics']
 
 
+@withCUDA
 @pytest.mark.parametrize('name, settings', [
     ('als', dict(regularization=10.0, alpha=10.0)),
     ('bpr', dict(lr=0.01)),
@@ -215,7 +219,7 @@ def synthetic():
     ('adacml', dict(lr=0.005, max_history=10)),
 ])
 def test_baselines_learn_past_the_popularity_floor(name, settings,
-                                                   synthetic):
+                                                   synthetic, device):
     if name == 'als':
         pytest.importorskip('implicit')
     data, evaluator, floor = synthetic
@@ -224,6 +228,7 @@ def test_baselines_learn_past_the_popularity_floor(name, settings,
     torch.manual_seed(0)
     model = build_model(name, data['user'].num_nodes, data['item'].num_nodes,
                         split_edges(data, 'train'), **settings)
-    Trainer(model, data, TrainConfig(epochs=8, lr=lr, progress=False)).fit()
+    Trainer(model, data, TrainConfig(epochs=8, lr=lr, progress=False,
+                                     device=str(device))).fit()
     metrics = evaluator.evaluate(model)['metrics']
     assert metrics['ndcg@10'] > 1.5 * floor['ndcg@10']

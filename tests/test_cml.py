@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch_geometric.testing import withCUDA
 
 from hlr_graph.data import SyntheticMultiInterest, split_edges
 from hlr_graph.evaluation import Evaluator
@@ -58,6 +59,7 @@ def synthetic():
 def train(data, seed, epochs=4, **kwargs):
     torch.manual_seed(seed)
     model = CML(data['user'].num_nodes, data['item'].num_nodes)
+    kwargs['device'] = str(kwargs.get('device', 'cpu'))
     fit = Trainer(model, data, TrainConfig(epochs=epochs, seed=seed,
                                            progress=False, **kwargs)).fit()
     return model, fit
@@ -98,8 +100,9 @@ def test_patience_stops_early(synthetic):
     assert len(fit['epochs']) == fit['best_epoch'] + 1
 
 
-def test_selection_by_validation_ndcg(synthetic, tmp_path):
-    model, fit = train(synthetic, 0, epochs=5, eval_every=2,
+@withCUDA
+def test_selection_by_validation_ndcg(synthetic, tmp_path, device):
+    model, fit = train(synthetic, 0, epochs=5, eval_every=2, device=device,
                        select_by='ndcg@10', checkpoint=str(tmp_path / 'b.pt'))
     # Measured at epochs 2, 4 and at the last one, 5; the best is kept.
     ndcg = {r['epoch']: r['valid_ndcg@10'] for r in fit['epochs']

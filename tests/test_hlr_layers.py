@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch_geometric.testing import withCUDA
 from torch_geometric.utils import to_dense_batch
 
 from hlr_graph.nn import (
@@ -60,33 +61,36 @@ def test_user_attention_is_a_softmax_per_query():
 
 
 def random_setting(seed, num_users=5, num_items=9, dim=6, num_memories=4,
-                   temperature=1.0):
+                   temperature=1.0, device='cpu'):
     gen = torch.Generator().manual_seed(seed)
-    user = torch.randn(num_users, dim, generator=gen) * 0.4
-    item = torch.randn(num_items, dim, generator=gen) * 0.4
-    memory = KeyValueMemory(dim, num_memories, temperature)
+    user = (torch.randn(num_users, dim, generator=gen) * 0.4).to(device)
+    item = (torch.randn(num_items, dim, generator=gen) * 0.4).to(device)
+    memory = KeyValueMemory(dim, num_memories, temperature).to(device)
     histories = [torch.randperm(num_items, generator=gen)[:n].tolist()
                  for n in (3, 0, 1, 5, 2)[:num_users]]
     return user, item, memory, histories
 
 
-def history_edges(histories):
+def history_edges(histories, device='cpu'):
     row = torch.tensor([u for u, h in enumerate(histories) for _ in h],
-                       dtype=torch.long)
-    col = torch.tensor([i for h in histories for i in h], dtype=torch.long)
+                       dtype=torch.long, device=device)
+    col = torch.tensor([i for h in histories for i in h], dtype=torch.long,
+                       device=device)
     return row, col
 
 
 def message_passing_distance(conv, user, item, histories):
     r"""Distances of every (user, item) pair, one query per pair."""
     num_users, num_items = user.size(0), item.size(0)
-    query_user = torch.arange(num_users).repeat_interleave(num_items)
-    query_item = torch.arange(num_items).repeat(num_users)
+    query_user = torch.arange(num_users,
+                              device=user.device).repeat_interleave(num_items)
+    query_item = torch.arange(num_items, device=user.device).repeat(num_users)
     src, dst = [], []
     for q, u in enumerate(query_user.tolist()):
         src += histories[u]
         dst += [q] * len(histories[u])
-    edge_index = torch.tensor([src, dst], dtype=torch.long)
+    edge_index = torch.tensor([src, dst], dtype=torch.long,
+                              device=user.device)
     relation = conv((item, item[query_item]), user[query_user], edge_index)
     return squared_distance(user[query_user] + relation,
                             item[query_item]).view(num_users, num_items)
@@ -97,41 +101,43 @@ CONVS = [(ItemItemRelationConv, dict(user_slot=True)),
          (ItemAttentionConv, {})]
 
 
+@withCUDA
 @pytest.mark.parametrize('conv_cls, kwargs', CONVS)
 @pytest.mark.parametrize('seed, temperature', [(0, 1.0), (1, 1.0), (2, 1.0),
                                                (3, 0.05)])
 def test_dense_path_equals_message_passing(conv_cls, kwargs, seed,
-                                           temperature):
-    user, item, memory, histories = random_setting(seed,
-                                                   temperature=temperature)
+                                           temperature, device):
+    user, item, memory, histories = random_setting(
+        seed, temperature=temperature, device=device)
     conv = conv_cls(memory, **kwargs)
     expected = message_passing_distance(conv, user, item, histories)
-    row, col = history_edges(histories)
+    row, col = history_edges(histories, device)
     context, mask = to_dense_batch(item[col], row, batch_size=user.size(0))
     weight = conv.dense(item, context, mask, user)
     dense = translation_distance(user, item, weight, memory.memories)
     assert torch.allclose(dense, expected, atol=1e-5)
 
     # More padding with garbage in it changes nothing:
-    pad = torch.randn(user.size(0), 3, item.size(1)) * 9
+    pad = torch.randn(user.size(0), 3, item.size(1), device=device) * 9
     padded = torch.cat([context, pad], dim=1)
-    padded_mask = torch.cat([mask, torch.zeros(user.size(0), 3,
-                                               dtype=torch.bool)], dim=1)
+    padded_mask = torch.cat([mask, mask.new_zeros(user.size(0), 3)], dim=1)
     weight = conv.dense(item, padded, padded_mask, user)
     assert torch.allclose(translation_distance(user, item, weight,
                                                memory.memories), expected,
                           atol=1e-5)
 
 
+@withCUDA
 @pytest.mark.parametrize('conv_cls, kwargs', CONVS)
-def test_attention_sums_to_one_per_query(conv_cls, kwargs):
-    user, item, memory, histories = random_setting(3)
+def test_attention_sums_to_one_per_query(conv_cls, kwargs, device):
+    user, item, memory, histories = random_setting(3, device=device)
     conv = conv_cls(memory, **kwargs)
-    row, col = history_edges(histories)
+    row, col = history_edges(histories, device)
     edge_index = torch.stack([col, row])
     _, (edges, alpha, weight) = conv((item, item[:5]), user, edge_index,
                                      return_attention_weights=True)
-    total = torch.zeros(5).index_add_(0, edges[1], alpha)
+    total = alpha.new_zeros(5).index_add_(0, edges[1], alpha)
     has_edges = torch.bincount(edges[1], minlength=5) > 0
-    assert torch.allclose(total[has_edges], torch.ones(int(has_edges.sum())))
-    assert torch.allclose(weight.sum(-1), torch.ones(edges.size(1)))
+    assert torch.allclose(total[has_edges], alpha.new_ones(
+        int(has_edges.sum())))
+    assert torch.allclose(weight.sum(-1), weight.new_ones(edges.size(1)))

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch_geometric.testing import withCUDA
 
 from hlr_graph.data import SyntheticMultiInterest, split_edges
 from hlr_graph.loader import TripletBatch
@@ -17,17 +18,19 @@ from hlr_graph.train import TrainConfig, Trainer
 HISTORY = torch.tensor([[0, 0, 0, 1, 2, 2], [1, 2, 3, 4, 5, 6]])
 
 
-def batch(history=HISTORY):
+def batch(history=HISTORY, device='cpu'):
     return TripletBatch(user=torch.tensor([0, 1, 2]),
                         pos=torch.tensor([0, 1, 2]),
-                        neg=torch.tensor([7, 8, 8]), history=history)
+                        neg=torch.tensor([7, 8, 8]),
+                        history=history).to(device)
 
 
+@withCUDA
 @pytest.mark.parametrize('cls', [HLR, HLRPlusPlus])
-def test_gradients_reach_embeddings_keys_and_memories(cls):
+def test_gradients_reach_embeddings_keys_and_memories(cls, device):
     torch.manual_seed(0)
     model = cls(5, 9, embedding_dim=8, num_memories=4, margin=10.0)
-    model.loss(batch()).backward()
+    model.to(device).loss(batch(device=device)).backward()
     for name in ('user_emb.weight', 'item_emb.weight', 'memory.keys',
                  'memory.memories'):
         grad = dict(model.named_parameters())[name].grad
@@ -47,72 +50,84 @@ def test_copy_reuses_the_positive_relation():
     assert not torch.allclose(model.loss(batch()), free)
 
 
-def test_hlr_without_history_or_user_slot_is_cml():
+@withCUDA
+def test_hlr_without_history_or_user_slot_is_cml(device):
     torch.manual_seed(0)
     hlr = HLR(5, 9, embedding_dim=8, user_slot=False, max_history=0)
     cml = CML(5, 9, embedding_dim=8)
     cml.load_state_dict({k: v for k, v in hlr.state_dict().items()
                          if k.endswith('emb.weight')})
-    empty = torch.empty(2, 0, dtype=torch.long)
-    user, item = torch.tensor([0, 1, 4]), torch.tensor([2, 3, 8])
+    hlr, cml = hlr.to(device), cml.to(device)
+    empty = torch.empty(2, 0, dtype=torch.long, device=device)
+    user = torch.tensor([0, 1, 4], device=device)
+    item = torch.tensor([2, 3, 8], device=device)
     assert torch.allclose(hlr(user, item, empty), cml(user, item))
     assert torch.allclose(hlr.score(user, empty), cml.score(user), atol=1e-5)
 
 
+@withCUDA
 @pytest.mark.parametrize('user_slot', [True, False])
-def test_hlrpp_without_item_branch_is_hlr(user_slot):
+def test_hlrpp_without_item_branch_is_hlr(user_slot, device):
     torch.manual_seed(0)
     hlr = HLR(5, 9, embedding_dim=8, num_memories=4, user_slot=user_slot)
     hlrpp = HLRPlusPlus(5, 9, embedding_dim=8, num_memories=4,
                         user_slot=user_slot, item_branch=False)
     hlrpp.load_state_dict(hlr.state_dict())
-    user, item = torch.tensor([0, 1, 2]), torch.tensor([4, 4, 0])
-    assert torch.equal(hlr(user, item, HISTORY), hlrpp(user, item, HISTORY))
-    assert torch.equal(hlr.score(user, HISTORY), hlrpp.score(user, HISTORY))
     hlrpp_full = HLRPlusPlus(5, 9, embedding_dim=8, num_memories=4,
                              user_slot=user_slot)
     hlrpp_full.load_state_dict(hlr.state_dict(), strict=False)
-    assert not torch.allclose(hlrpp_full(user, item, HISTORY),
-                              hlr(user, item, HISTORY))
+    hlr, hlrpp, hlrpp_full = (m.to(device) for m in (hlr, hlrpp, hlrpp_full))
+    user = torch.tensor([0, 1, 2], device=device)
+    item = torch.tensor([4, 4, 0], device=device)
+    history = HISTORY.to(device)
+    assert torch.equal(hlr(user, item, history), hlrpp(user, item, history))
+    assert torch.equal(hlr.score(user, history), hlrpp.score(user, history))
+    assert not torch.allclose(hlrpp_full(user, item, history),
+                              hlr(user, item, history))
 
 
+@withCUDA
 @pytest.mark.parametrize('cls, kwargs', [
     (HLR, {}), (HLR, dict(user_slot=False)), (HLR, dict(temperature=0.05)),
     (HLRPlusPlus, {}), (HLRPlusPlus, dict(user_slot=True)),
     (HLRPlusPlus, dict(temperature=0.005)), (LRML, dict(temperature=0.005))])
-def test_model_scores_equal_pairwise_distances(cls, kwargs, monkeypatch):
+def test_model_scores_equal_pairwise_distances(cls, kwargs, monkeypatch,
+                                               device):
     torch.manual_seed(1)
-    model = cls(3, 9, embedding_dim=8, num_memories=4, **kwargs)
+    model = cls(3, 9, embedding_dim=8, num_memories=4, **kwargs).to(device)
     with torch.no_grad():  # Spread the memories so that relations matter.
         model.memory.memories.mul_(3)
     # Small blocks: several user and item blocks, with padded histories.
-    monkeypatch.setattr('hlr_graph.models.relational.DENSE_BLOCK', 50)
-    monkeypatch.setattr('hlr_graph.models.relational.DENSE_USERS', 2)
-    scores = model.score(torch.tensor([0, 1, 2]), HISTORY)
+    monkeypatch.setattr('hlr_graph.models.relational.DENSE_BLOCKS',
+                        {'cpu': (2, 50), 'cuda': (2, 50)})
+    history, items = HISTORY.to(device), torch.arange(9, device=device)
+    scores = model.score(torch.tensor([0, 1, 2], device=device), history)
     for u in range(3):
-        mine = HISTORY[1][HISTORY[0] == u]
-        edges = torch.stack([torch.arange(9).repeat_interleave(mine.numel()),
+        mine = history[1][history[0] == u]
+        edges = torch.stack([items.repeat_interleave(mine.numel()),
                              mine.repeat(9)])
-        expected = -model(torch.full((9, ), u), torch.arange(9), edges)
+        expected = -model(torch.full((9, ), u, device=device), items, edges)
         assert torch.allclose(scores[u], expected, atol=1e-5)
 
 
+@withCUDA
 @pytest.mark.parametrize('cls', [HLR, HLRPlusPlus])
-def test_explanations_match_the_scores(cls):
+def test_explanations_match_the_scores(cls, device):
     torch.manual_seed(2)
-    model = cls(5, 9, embedding_dim=8, num_memories=4, max_history=-1)
-    known = torch.tensor([[0, 0, 0, 2, 2], [1, 2, 3, 5, 6]])
-    items, scores, why = model.recommend(torch.tensor([0, 2]), 3, known,
-                                         explain=True)
+    model = cls(5, 9, embedding_dim=8, num_memories=4,
+                max_history=-1).to(device)
+    known = torch.tensor([[0, 0, 0, 2, 2], [1, 2, 3, 5, 6]], device=device)
+    items, scores, why = model.recommend(
+        torch.tensor([0, 2], device=device), 3, known, explain=True)
     assert why.history.tolist() == [[1, 2, 3], [5, 6, -1]]
     total = why.attention.sum(-1)
     if why.slot_attention is not None:
         total = total + why.slot_attention
-    assert torch.allclose(total, torch.ones(2, 3))
+    assert torch.allclose(total, total.new_ones(2, 3))
     assert (why.attention[1, :, 2] == 0).all()  # Padding gets nothing.
     branches = 2 if cls is HLRPlusPlus else 1
-    assert torch.allclose(why.memory.sum(-1), torch.full((2, 3),
-                                                         float(branches)))
+    assert torch.allclose(why.memory.sum(-1), why.memory.new_full(
+        (2, 3), float(branches)))
     users, item_table = model.embeddings()
     for row, user in enumerate((0, 2)):
         distance = translation_distance(users[user:user + 1],
@@ -144,25 +159,27 @@ def test_clip_ram_clips_memories_after_a_step():
     assert (model.memory.memories.norm(dim=1) <= 1 + 1e-5).all()
 
 
+@withCUDA
 @pytest.mark.parametrize('name', ['hlr', 'hlrpp'])
-def test_hlr_models_train_and_learn(name):
+def test_hlr_models_train_and_learn(name, device):
     data = SyntheticMultiInterest()[0]
     torch.manual_seed(0)
     model = build_model(name, data['user'].num_nodes,
                         data['item'].num_nodes, max_history=10,
                         embedding_dim=32)
-    fit = Trainer(model, data, TrainConfig(epochs=3, lr=1e-2,
-                                           progress=False)).fit()
+    fit = Trainer(model, data, TrainConfig(epochs=3, lr=1e-2, progress=False,
+                                           device=str(device))).fit()
     losses = [r['valid_loss'] for r in fit['epochs']]
     assert losses[-1] < losses[0]
     assert split_edges(data, 'train').size(1) > 0
 
 
+@withCUDA
 @pytest.mark.parametrize('cls', [HLR, HLRPlusPlus])
-def test_loss_on_compacted_rows_equals_the_pairwise_distances(cls):
+def test_loss_on_compacted_rows_equals_the_pairwise_distances(cls, device):
     torch.manual_seed(3)
-    model = cls(5, 9, embedding_dim=8, num_memories=4, margin=2.0)
-    b = batch()
+    model = cls(5, 9, embedding_dim=8, num_memories=4, margin=2.0).to(device)
+    b = batch(device=device)
     expected = torch.relu(model(b.user, b.pos, b.history) -
                           model(b.user, b.neg, b.history) + 2.0).sum()
     assert torch.allclose(model.loss(b), expected, atol=1e-6)

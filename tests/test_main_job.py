@@ -2,15 +2,18 @@ import csv
 import importlib.util
 import json
 import os.path as osp
+import sys
 
 import pytest
 from conftest import REPO
+from torch_geometric.testing import withCUDA
 
 
 def load_example(name):
     spec = importlib.util.spec_from_file_location(
         name, osp.join(REPO, 'examples', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # Importable by worker processes.
     spec.loader.exec_module(module)
     return module
 
@@ -27,9 +30,11 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-def test_main_job_on_the_embedded_default(tmp_path, capsys):
+@withCUDA
+def test_main_job_on_the_embedded_default(tmp_path, capsys, device):
     out = tmp_path / 'run'
     assert train_hlr.main(['--epochs', '3', '--output-dir', str(out),
+                           '--device', str(device),
                            '--save-recommendations', '--no-progress']) == 0
     printed = capsys.readouterr().out
     assert 'cml on synthetic' in printed and 'recall' in printed

@@ -1,7 +1,9 @@
+import copy
 import math
 
 import pytest
 import torch
+from torch_geometric.testing import withCUDA
 
 from hlr_graph.data import SyntheticMultiInterest, split_edges
 from hlr_graph.evaluation import Evaluator, make_cohorts, ranking_metrics
@@ -92,8 +94,10 @@ def test_results_do_not_depend_on_evaluation_batch_size(trained, which):
     assert big.report(items_big) == small.report(items_small)
 
 
-def test_ranking_leaves_out_known_items(trained):
+@withCUDA
+def test_ranking_leaves_out_known_items(trained, device):
     data, model, _ = trained
+    model = copy.deepcopy(model).to(device)
     for split, known in (('val', ['train']), ('test', ['train', 'val'])):
         evaluator = Evaluator(data, split, ks=(20, ))
         items, _ = evaluator.rank(model)

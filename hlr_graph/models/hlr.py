@@ -114,6 +114,7 @@ class HLR(RelationalCML):
         ``[2, E]`` history edges ``(row in user, item)`` that scored them."""
         users, items = self.embeddings()
         num_users, k = item.shape
+        history = history.to(user.device)
         query = torch.arange(num_users,
                              device=user.device).repeat_interleave(k)
         target = items[item.reshape(-1).clamp(min=0)]

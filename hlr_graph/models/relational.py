@@ -9,11 +9,12 @@ from hlr_graph.models.cml import CML
 from hlr_graph.nn.distance import translation_distance
 from hlr_graph.nn.memory import KeyValueMemory
 
-DENSE_BLOCK = 2**22
-r"""Key logits held at once by :meth:`RelationalCML.score` (16 MB of
-float32): blocks of :obj:`DENSE_USERS` users and as many items as fit, which
-measured fastest on 2 CPU cores (``benchmarks/dense_scoring.py``)."""
-DENSE_USERS = 16
+DENSE_BLOCKS = {'cpu': (16, 2**22), 'cuda': (256, 2**26)}
+r"""``{device type: (users, key logits)}``: :meth:`RelationalCML.score` works
+on blocks of that many users and as many items as keep about that many key
+logits at once (16 MB of float32 on a CPU, 256 MB on a GPU), the sizes that
+measured fastest with ``benchmarks/dense_scoring.py`` on 2 CPU cores and on
+an H100; other devices take the CPU's."""
 
 
 class RelationalCML(CML):
@@ -71,11 +72,11 @@ class RelationalCML(CML):
 
     def score(self, user: Tensor, history: Optional[Tensor] = None) -> Tensor:
         r"""``[U, num_items]`` exact scores :math:`-d(u, v)` of every item,
-        computed in blocks so that about :obj:`DENSE_BLOCK` key logits live
-        at once."""
+        computed in blocks (:obj:`DENSE_BLOCKS`)."""
         p, items, context, mask = self.dense_history(user, history)
-        block_users = max(1, min(user.numel(), DENSE_USERS))
-        block_items = max(1, DENSE_BLOCK // (
+        users, logits = DENSE_BLOCKS.get(p.device.type, DENSE_BLOCKS['cpu'])
+        block_users = max(1, min(user.numel(), users))
+        block_items = max(1, logits // (
             block_users * (context.size(1) + 1) * self.num_memories))
         out = p.new_empty(user.numel(), items.size(0))
         for u in range(0, user.numel(), block_users):
