@@ -79,7 +79,7 @@ def run_cell(args, dataset: str, model: str, seed: int) -> str:
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                           patience=args.patience,
                           select_by=args.select_by, seed=seed,
-                          progress=False),
+                          device=args.device, progress=False),
         metric_mode=args.metric_mode, output_dir=folder))
     return folder
 
@@ -155,8 +155,10 @@ def main(argv=None):
                         'highest validation metric')
     parser.add_argument('--metric-mode', choices=METRIC_MODES,
                         default='standard')
+    parser.add_argument('--device', default='cpu')
     parser.add_argument('--jobs', type=int, default=1,
-                        help="cells run at once, sharing torch's threads")
+                        help="cells run at once, sharing torch's threads "
+                        "(or one GPU)")
     parser.add_argument('--output-dir', default='runs/table2')
     parser.add_argument('--report-only', action='store_true',
                         help='only write the table of the finished cells')

@@ -16,8 +16,9 @@ the grid for every trial, for instance a switch of the authors' code:
 
 Every finished trial is saved at once, so a
 stopped search resumes where it was; ``--time-budget`` stops starting new
-trials after that many seconds. The output's ``best`` entry is what
-``examples/reproduce_table2.py --tuned`` reads.
+trials after that many seconds. ``--jobs`` runs trials in parallel processes
+(sharing torch's threads, or one GPU with ``--device cuda``). The output's
+``best`` entry is what ``examples/reproduce_table2.py --tuned`` reads.
 """
 import argparse
 import inspect
@@ -27,6 +28,14 @@ import os
 import os.path as osp
 import random
 import time
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+
+import torch
 
 from hlr_graph.data.cli import add_data_arguments, data_options
 from hlr_graph.models import (
@@ -88,6 +97,9 @@ def main(argv=None):
                         help='seeds the sample of the grid and the training')
     parser.add_argument('--time-budget', type=float, default=None,
                         help='seconds after which no new trial starts')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='trials run at once, each in its own process')
     parser.add_argument('--fix', nargs='+', default=[], metavar='NAME=VALUE',
                         help='model arguments set for every trial, e.g. '
                              'clip_ram=true')
@@ -109,33 +121,50 @@ def main(argv=None):
         done = {json.dumps(t['hyperparameters'], sort_keys=True): t
                 for t in previous['trials']}
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
+    args.threads = max(1, torch.get_num_threads() // args.jobs)
+    todo = [{**setting, **args.fixed} for setting in candidates(
+        args.dataset, args.model, args.trials, args.seed)]
+    todo = [s for s in todo if json.dumps(s, sort_keys=True) not in done]
     start = time.perf_counter()
-    for setting in candidates(args.dataset, args.model, args.trials,
-                              args.seed):
-        setting = {**setting, **args.fixed}
-        key = json.dumps(setting, sort_keys=True)
-        if key in done:
-            continue
-        if (args.time_budget is not None
-                and time.perf_counter() - start > args.time_budget):
-            print('time budget spent: no more trials')
-            break
-        results = run_experiment(Experiment(
-            dataset=args.dataset, model=args.model,
-            data_options=data_options(args), hyperparameters=setting,
-            train=TrainConfig(epochs=args.epochs, patience=args.patience,
-                              seed=args.seed, progress=False),
-            num_cohorts=0, test=False))
-        done[key] = {'hyperparameters': setting, 'valid': results['valid'],
-                     'best_epoch': results['best_epoch'],
-                     'train_seconds': results['train_seconds']}
-        print(f'{setting}: valid {METRIC} '
-              f'{results["valid"][METRIC]:.4f} (best epoch '
-              f'{results["best_epoch"]}, {results["train_seconds"]:.0f}s)')
-        save(args, done)
+    executor = ThreadPoolExecutor if args.jobs == 1 else ProcessPoolExecutor
+    with executor(args.jobs) as pool:
+        running = set()
+        while todo or running:
+            if (args.time_budget is not None and todo
+                    and time.perf_counter() - start > args.time_budget):
+                print('time budget spent: no more trials', flush=True)
+                todo = []
+            while todo and len(running) < args.jobs:
+                running.add(pool.submit(run_trial, args, todo.pop(0)))
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                trial = future.result()
+                done[json.dumps(trial['hyperparameters'],
+                                sort_keys=True)] = trial
+                print(f'{trial["hyperparameters"]}: valid {METRIC} '
+                      f'{trial["valid"][METRIC]:.4f} (best epoch '
+                      f'{trial["best_epoch"]}, '
+                      f'{trial["train_seconds"]:.0f}s)', flush=True)
+                save(args, done)
     best = save(args, done)
     print(f'best: {best["hyperparameters"]} with valid {METRIC} '
           f'{best["valid"][METRIC]:.4f}; written to {args.output}')
+
+
+def run_trial(args, setting: dict) -> dict:
+    r"""Trains one setting and measures it on the validation interactions."""
+    torch.set_num_threads(args.threads)
+    results = run_experiment(Experiment(
+        dataset=args.dataset, model=args.model,
+        data_options=data_options(args), hyperparameters=setting,
+        train=TrainConfig(epochs=args.epochs, patience=args.patience,
+                          seed=args.seed, device=args.device,
+                          progress=False),
+        num_cohorts=0, test=False))
+    return {'hyperparameters': setting, 'valid': results['valid'],
+            'best_epoch': results['best_epoch'],
+            'train_seconds': results['train_seconds'],
+            'device': results['environment']['accelerator'] or args.device}
 
 
 def save(args, done):

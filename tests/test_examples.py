@@ -68,6 +68,19 @@ def test_tune_selects_on_validation_and_resumes(tmp_path):
     assert second['trials'][:2] == first['trials']  # Kept, not re-run.
 
 
+def test_tune_runs_trials_in_parallel_processes(tmp_path):
+    args = ['--dataset', 'synthetic', '--model', 'cml', '--epochs', '2',
+            '--trials', '3']
+    tune.main(args + ['--output', str(tmp_path / 'one.json')])
+    tune.main(args + ['--output', str(tmp_path / 'two.json'), '--jobs', '2'])
+    one, two = ({json.dumps(t['hyperparameters'], sort_keys=True):
+                 t['valid']['ndcg@10'] for t in json.loads(
+                     (tmp_path / f'{name}.json').read_text())['trials']}
+                for name in ('one', 'two'))
+    assert len(two) == 3 and one.keys() == two.keys()
+    assert all(one[key] == pytest.approx(two[key], rel=1e-3) for key in one)
+
+
 def test_tune_fixes_arguments_outside_the_grid(tmp_path, capsys):
     out = tmp_path / 'hlr.json'
     args = ['--dataset', 'synthetic', '--model', 'hlr', '--epochs', '1',

@@ -190,7 +190,10 @@ def _write_lists(data, users: Tensor, items: Tensor, scores: Tensor,
 
 
 def _environment(device: str) -> Dict:
+    accelerator = (torch.cuda.get_device_name(device)
+                   if torch.device(device).type == 'cuda' else None)
     return {'python': platform.python_version(), 'torch': torch.__version__,
             'torch_geometric': torch_geometric.__version__,
-            'device': device, 'threads': torch.get_num_threads(),
+            'device': device, 'accelerator': accelerator,
+            'threads': torch.get_num_threads(),
             'machine': platform.machine(), 'argv': sys.argv}
