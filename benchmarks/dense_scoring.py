@@ -97,6 +97,7 @@ def ours(model, user, history, count: int, blocks=None):
     of 441 users, as the evaluator calls it on Yelp2018, with the block
     sizes :obj:`blocks` (``'USERS:LOGITS'``) or the default ones."""
     default = relational.DENSE_BLOCKS
+    label = blocks or '%d:%d' % default.get(model.device.type, default['cpu'])
     if blocks is not None:
         users, logits = (int(n) for n in blocks.split(':'))
         relational.DENSE_BLOCKS = {**default,
@@ -109,9 +110,8 @@ def ours(model, user, history, count: int, blocks=None):
         model.score(user[chunk], torch.stack(
             [rows[0][sel] - chunk.start, rows[1][sel]]))
     relational.DENSE_BLOCKS = default
-    size = relational.DENSE_BLOCKS.get(model.device.type, default['cpu'])
     scope = 'measured' if count == user.numel() else 'extrapolated'
-    print(f'ours ({blocks or "%d:%d" % size} users:logits per block): '
+    print(f'ours ({label} users:logits per block): '
           f'{count} users {report(tic, count, user.numel())} ({scope})')
 
 

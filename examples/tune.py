@@ -99,7 +99,8 @@ def main(argv=None):
                         help='seconds after which no new trial starts')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--jobs', type=int, default=1,
-                        help='trials run at once, each in its own process')
+                        help='trials run at once (in worker processes when '
+                        'above 1)')
     parser.add_argument('--fix', nargs='+', default=[], metavar='NAME=VALUE',
                         help='model arguments set for every trial, e.g. '
                              'clip_ram=true')
@@ -109,6 +110,8 @@ def main(argv=None):
 
     if not search_space(args.model):
         parser.error(f"'{args.model}' has nothing to tune")
+    if args.jobs < 1:
+        parser.error('--jobs must be at least 1')
     args.fixed = fixed_setting(parser, args.model, args.fix)
     done = {}
     if osp.exists(args.output):
