@@ -28,12 +28,8 @@ import os
 import os.path as osp
 import random
 import time
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
 
 import torch
 
@@ -97,7 +93,8 @@ def main(argv=None):
                         help='seeds the sample of the grid and the training')
     parser.add_argument('--time-budget', type=float, default=None,
                         help='seconds after which no new trial starts')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', default='cpu',
+                        help="torch device of the trials, e.g. 'cuda'")
     parser.add_argument('--jobs', type=int, default=1,
                         help='trials run at once (in worker processes when '
                         'above 1)')
@@ -121,37 +118,68 @@ def main(argv=None):
             parser.error(f"{args.output} was searched with --fix "
                          f"{previous.get('fixed', {})}, not {args.fixed}: "
                          f"use another --output")
-        done = {json.dumps(t['hyperparameters'], sort_keys=True): t
-                for t in previous['trials']}
+        done = {key(t['hyperparameters']): t for t in previous['trials']}
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
     args.threads = max(1, torch.get_num_threads() // args.jobs)
-    todo = [{**setting, **args.fixed} for setting in candidates(
+    settings = [{**setting, **args.fixed} for setting in candidates(
         args.dataset, args.model, args.trials, args.seed)]
-    todo = [s for s in todo if json.dumps(s, sort_keys=True) not in done]
-    start = time.perf_counter()
-    executor = ThreadPoolExecutor if args.jobs == 1 else ProcessPoolExecutor
-    with executor(args.jobs) as pool:
-        running = set()
-        while todo or running:
-            if (args.time_budget is not None and todo
-                    and time.perf_counter() - start > args.time_budget):
-                print('time budget spent: no more trials', flush=True)
-                todo = []
-            while todo and len(running) < args.jobs:
-                running.add(pool.submit(run_trial, args, todo.pop(0)))
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                trial = future.result()
-                done[json.dumps(trial['hyperparameters'],
-                                sort_keys=True)] = trial
-                print(f'{trial["hyperparameters"]}: valid {METRIC} '
-                      f'{trial["valid"][METRIC]:.4f} (best epoch '
-                      f'{trial["best_epoch"]}, '
-                      f'{trial["train_seconds"]:.0f}s)', flush=True)
-                save(args, done)
+    args.order = {key(s): i for i, s in enumerate(settings)}
+    for trial in run_trials(args, [s for s in settings
+                                   if key(s) not in done]):
+        done[key(trial['hyperparameters'])] = trial
+        print(f'{trial["hyperparameters"]}: valid {METRIC} '
+              f'{trial["valid"][METRIC]:.4f} (best epoch '
+              f'{trial["best_epoch"]}, {trial["train_seconds"]:.0f}s)',
+              flush=True)
+        save(args, done)
+    if not done:
+        print('no trial finished: nothing written')
+        return
     best = save(args, done)
     print(f'best: {best["hyperparameters"]} with valid {METRIC} '
           f'{best["valid"][METRIC]:.4f}; written to {args.output}')
+
+
+def key(setting: dict) -> str:
+    return json.dumps(setting, sort_keys=True)
+
+
+def run_trials(args, todo: list):
+    r"""Yields the trials of :obj:`todo` as they finish, :obj:`args.jobs`
+    at a time (in spawned worker processes when above 1). None starts after
+    the time budget; after a failed trial none starts either, the running
+    ones are still yielded, then the failure is raised."""
+    start = time.perf_counter()
+
+    def spent() -> bool:
+        if (args.time_budget is not None
+                and time.perf_counter() - start > args.time_budget):
+            print('time budget spent: no more trials', flush=True)
+            return True
+        return False
+
+    if args.jobs == 1:
+        for setting in todo:
+            if spent():
+                return
+            yield run_trial(args, setting)
+        return
+    pending, running, error = list(todo), set(), None
+    with ProcessPoolExecutor(args.jobs,
+                             mp_context=get_context('spawn')) as pool:
+        while pending or running:
+            if pending and spent():
+                pending = []
+            while pending and len(running) < args.jobs:
+                running.add(pool.submit(run_trial, args, pending.pop(0)))
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                if future.exception() is not None:
+                    error, pending = error or future.exception(), []
+                else:
+                    yield future.result()
+    if error is not None:
+        raise error
 
 
 def run_trial(args, setting: dict) -> dict:
@@ -171,7 +199,10 @@ def run_trial(args, setting: dict) -> dict:
 
 
 def save(args, done):
-    trials = list(done.values())
+    r"""Writes the trials in the order of the candidates (ties of the best
+    go to the earlier one) and returns the best."""
+    trials = sorted(done.values(), key=lambda t: args.order.get(
+        key(t['hyperparameters']), len(args.order)))
     best = max(trials, key=lambda t: t['valid'][METRIC])
     write_json({'dataset': args.dataset, 'model': args.model,
                 'selected_by': f'valid {METRIC}', 'grid': search_space(

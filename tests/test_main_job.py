@@ -8,12 +8,17 @@ import pytest
 from conftest import REPO
 from torch_geometric.testing import withCUDA
 
+EXAMPLES = osp.join(REPO, 'examples')
+
 
 def load_example(name):
     spec = importlib.util.spec_from_file_location(
-        name, osp.join(REPO, 'examples', f'{name}.py'))
+        name, osp.join(EXAMPLES, f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # Importable by worker processes.
+    # Picklable by name, and importable by spawned worker processes:
+    sys.modules[name] = module
+    if EXAMPLES not in sys.path:
+        sys.path.append(EXAMPLES)
     spec.loader.exec_module(module)
     return module
 
