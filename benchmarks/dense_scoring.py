@@ -97,19 +97,21 @@ def ours(model, user, history, count: int, blocks=None):
     of 441 users, as the evaluator calls it on Yelp2018, with the block
     sizes :obj:`blocks` (``'USERS:LOGITS'``) or the default ones."""
     default = relational.DENSE_BLOCKS
-    label = blocks or '%d:%d' % default.get(model.device.type, default['cpu'])
+    label = blocks or '%d:%d' % relational.dense_blocks(model.device)
     if blocks is not None:
         users, logits = (int(n) for n in blocks.split(':'))
         relational.DENSE_BLOCKS = {**default,
                                    model.device.type: (users, logits)}
     rows = history[:, history[0] < count]
-    tic = clocks()
-    for start in range(0, count, 441):
-        chunk = slice(start, min(start + 441, count))
-        sel = (rows[0] >= chunk.start) & (rows[0] < chunk.stop)
-        model.score(user[chunk], torch.stack(
-            [rows[0][sel] - chunk.start, rows[1][sel]]))
-    relational.DENSE_BLOCKS = default
+    try:
+        tic = clocks()
+        for start in range(0, count, 441):
+            chunk = slice(start, min(start + 441, count))
+            sel = (rows[0] >= chunk.start) & (rows[0] < chunk.stop)
+            model.score(user[chunk], torch.stack(
+                [rows[0][sel] - chunk.start, rows[1][sel]]))
+    finally:
+        relational.DENSE_BLOCKS = default
     scope = 'measured' if count == user.numel() else 'extrapolated'
     print(f'ours ({label} users:logits per block): '
           f'{count} users {report(tic, count, user.numel())} ({scope})')
@@ -127,7 +129,8 @@ def main(argv=None):
     parser.add_argument('--history', type=int, default=5)
     parser.add_argument('--memories', type=int, default=20)
     parser.add_argument('--root', default=os.environ.get('HLR_GRAPH_DATA'))
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', default='cpu',
+                        help="torch device, e.g. 'cuda'")
     parser.add_argument('--blocks', nargs='+', default=None,
                         metavar='USERS:LOGITS',
                         help='block sizes of ours to compare')

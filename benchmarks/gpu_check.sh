@@ -13,8 +13,8 @@
 # "cml hlr") their models.
 set -uo pipefail
 out=${1:?usage: benchmarks/gpu_check.sh OUTDIR}
+mkdir -p "$out" && out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
-mkdir -p "$out"
 : "${HLR_GRAPH_DATA:?set HLR_GRAPH_DATA to the folder of the data sets}"
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 
@@ -28,7 +28,7 @@ step() {  # step NAME SECONDS COMMAND...: run COMMAND under a time limit.
 }
 
 step gpu 30 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-step tests 90 python -m pytest -q -p no:cacheprovider -k cuda --tb=short -rf
+step tests 90 python -m pytest -q -p no:cacheprovider -k cuda --tb=short -rfs
 step scoring 60 python benchmarks/dense_scoring.py --device cuda --users 8820 \
   --blocks 16:4194304 64:16777216 256:67108864 128:134217728 \
   441:134217728 441:268435456

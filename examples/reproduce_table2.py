@@ -155,7 +155,8 @@ def main(argv=None):
                         'highest validation metric')
     parser.add_argument('--metric-mode', choices=METRIC_MODES,
                         default='standard')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', default='cpu',
+                        help="torch device of the cells, e.g. 'cuda'")
     parser.add_argument('--jobs', type=int, default=1,
                         help="cells run at once, sharing torch's threads "
                         "(or one GPU)")

@@ -59,7 +59,6 @@ def synthetic():
 def train(data, seed, epochs=4, **kwargs):
     torch.manual_seed(seed)
     model = CML(data['user'].num_nodes, data['item'].num_nodes)
-    kwargs['device'] = str(kwargs.get('device', 'cpu'))
     fit = Trainer(model, data, TrainConfig(epochs=epochs, seed=seed,
                                            progress=False, **kwargs)).fit()
     return model, fit
@@ -102,7 +101,8 @@ def test_patience_stops_early(synthetic):
 
 @withCUDA
 def test_selection_by_validation_ndcg(synthetic, tmp_path, device):
-    model, fit = train(synthetic, 0, epochs=5, eval_every=2, device=device,
+    model, fit = train(synthetic, 0, epochs=5, eval_every=2,
+                       device=str(device),
                        select_by='ndcg@10', checkpoint=str(tmp_path / 'b.pt'))
     # Measured at epochs 2, 4 and at the last one, 5; the best is kept.
     ndcg = {r['epoch']: r['valid_ndcg@10'] for r in fit['epochs']

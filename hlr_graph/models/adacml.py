@@ -5,11 +5,9 @@ import torch
 from torch import Tensor
 
 from hlr_graph.models.cml import CML
+from hlr_graph.models.relational import dense_blocks
 from hlr_graph.nn.attention import UserAttention
 from hlr_graph.nn.distance import pairwise_squared_distance
-
-DENSE_BLOCK = 2**22
-r"""Attention weights held at once by :meth:`AdaCML.score`."""
 
 
 class AdaCML(CML):
@@ -56,12 +54,15 @@ class AdaCML(CML):
         :math:`C` the ``[L, d]`` history, :math:`\alpha = \mathrm{softmax}
         (C q_v)` and :math:`r = \alpha^\top C`,
         :math:`d = \|p - q_v\|^2 + 2 \alpha^\top C p - 2 \alpha^\top C q_v +
-        \alpha^\top C C^\top \alpha`, computed in blocks of items."""
+        \alpha^\top C C^\top \alpha`, computed in blocks of items that hold
+        about as many attention weights as :func:`dense_blocks` allows key
+        logits."""
         p, items, context, mask = self.dense_history(user, history)
         to_user = (context @ p.unsqueeze(-1))  # [U, L, 1]
         gram = context @ context.transpose(1, 2)  # [U, L, L]
         out = -pairwise_squared_distance(p, items)
-        block = max(1, DENSE_BLOCK // max(user.numel() * context.size(1), 1))
+        block = max(1, dense_blocks(p.device)[1] //
+                    max(user.numel() * context.size(1), 1))
         for i in range(0, items.size(0), block):
             logit = context @ items[i:i + block].t()  # [U, L, I]
             logit = logit.masked_fill(~mask.unsqueeze(-1), -torch.inf)

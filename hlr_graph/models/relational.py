@@ -1,6 +1,6 @@
 r"""The base of CML models whose relations are mixes of a key-value memory
 (LRML, HLR, HLR++): memory, clipping, and exact blocked full ranking."""
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -10,11 +10,18 @@ from hlr_graph.nn.distance import translation_distance
 from hlr_graph.nn.memory import KeyValueMemory
 
 DENSE_BLOCKS = {'cpu': (16, 2**22), 'cuda': (256, 2**26)}
-r"""``{device type: (users, key logits)}``: :meth:`RelationalCML.score` works
-on blocks of that many users and as many items as keep about that many key
-logits at once (16 MB of float32 on a CPU, 256 MB on a GPU), the sizes that
-measured fastest with ``benchmarks/dense_scoring.py`` on 2 CPU cores and on
-an H100; other devices take the CPU's."""
+r"""``{device type: (users, logits)}``: exact full ranking works on blocks
+of that many users and as many items as keep about that many key logits at
+once (16 MB of float32 on a CPU, 256 MB on a GPU); other devices take the
+CPU's. On 2 CPU cores the CPU's measured fastest; on an H100 the CUDA entry
+came within 0.3 s of the fastest size for 8,820 Yelp2018 users with a
+quarter of its memory (``benchmarks/dense_scoring.py``)."""
+
+
+def dense_blocks(device: torch.device) -> Tuple[int, int]:
+    r"""``(users, logits)`` per block of exact full ranking on
+    :obj:`device` (:obj:`DENSE_BLOCKS`)."""
+    return DENSE_BLOCKS.get(device.type, DENSE_BLOCKS['cpu'])
 
 
 class RelationalCML(CML):
@@ -74,7 +81,7 @@ class RelationalCML(CML):
         r"""``[U, num_items]`` exact scores :math:`-d(u, v)` of every item,
         computed in blocks (:obj:`DENSE_BLOCKS`)."""
         p, items, context, mask = self.dense_history(user, history)
-        users, logits = DENSE_BLOCKS.get(p.device.type, DENSE_BLOCKS['cpu'])
+        users, logits = dense_blocks(p.device)
         block_users = max(1, min(user.numel(), users))
         block_items = max(1, logits // (
             block_users * (context.size(1) + 1) * self.num_memories))
