@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 from test_main_job import load_example
+from torch_geometric.testing import withCUDA
 
 from hlr_graph.data import SyntheticMultiInterest, known_edges
 from hlr_graph.evaluation import Evaluator
@@ -68,11 +69,13 @@ def test_tune_selects_on_validation_and_resumes(tmp_path):
     assert second['trials'][:2] == first['trials']  # Kept, not re-run.
 
 
-def test_tune_runs_trials_in_parallel_processes(tmp_path):
+@withCUDA
+def test_tune_runs_trials_in_parallel_processes(tmp_path, device):
     args = ['--dataset', 'synthetic', '--model', 'cml', '--epochs', '2',
             '--trials', '3']
     tune.main(args + ['--output', str(tmp_path / 'one.json')])
-    tune.main(args + ['--output', str(tmp_path / 'two.json'), '--jobs', '2'])
+    tune.main(args + ['--output', str(tmp_path / 'two.json'), '--jobs', '2',
+                      '--device', str(device)])
     one, two = ({json.dumps(t['hyperparameters'], sort_keys=True):
                  t['valid']['ndcg@10'] for t in json.loads(
                      (tmp_path / f'{name}.json').read_text())['trials']}
