@@ -121,6 +121,21 @@ def test_resume_ends_bit_identical_to_an_uninterrupted_run(
                                  weights_only=True))
 
 
+def test_resume_with_sampling_processes(synthetic, tmp_path, one_thread):
+    # Each epoch's worker processes are seeded from the batch-order
+    # generator, which the checkpoint holds.
+    whole = make_model(synthetic)
+    fit = Trainer(whole, synthetic,
+                  config(tmp_path / 'whole', 3, num_workers=1)).fit()
+    Trainer(make_model(synthetic), synthetic,
+            config(tmp_path / 'parts', 1, num_workers=1)).fit()
+    resumed = make_model(synthetic, init_seed=5)
+    rest = Trainer(resumed, synthetic, config(
+        tmp_path / 'parts', 3, num_workers=1)).fit(resume=True)
+    assert losses(rest) == losses(fit)
+    assert_same_state(resumed.state_dict(), whole.state_dict())
+
+
 def test_resume_without_a_checkpoint_starts_from_scratch(
         synthetic, tmp_path, one_thread):
     a = make_model(synthetic)
@@ -138,10 +153,16 @@ def test_a_finished_run_is_not_trained_again_and_can_grow(
     fit = Trainer(model, synthetic, config(tmp_path / 'run', 3)).fit()
     path = tmp_path / 'run' / 'checkpoint.pt'
     written = path.read_bytes()
+    (tmp_path / 'run' / 'model.pt').unlink()
+    (tmp_path / 'run' / 'checkpoint.pt.1234.tmp').write_bytes(b'half')
     again = make_model(synthetic, init_seed=4)
     fit_again = Trainer(again, synthetic,
                         config(tmp_path / 'run', 3)).fit(resume=True)
-    assert path.read_bytes() == written  # Nothing trained or written.
+    assert path.read_bytes() == written  # Nothing trained or written,
+    assert sorted(os.listdir(tmp_path / 'run')) == [  # but what was lost.
+        'checkpoint.pt', 'model.pt']
+    assert_same_state(torch.load(tmp_path / 'run' / 'model.pt',
+                                 weights_only=True), model.state_dict())
     assert losses(fit_again) == losses(fit)
     assert fit_again['best_epoch'] == fit['best_epoch']
     assert_same_state(again.state_dict(), model.state_dict())

@@ -1,5 +1,6 @@
 r"""A small training run for the kill-and-resume test of test_trainer_kill.py:
 HLR on the synthetic data set, on one CPU thread, with a checkpoint.
+The test imports :func:`main` too, to run the same training in-process.
 
     python tests/train_script.py OUT_DIR EPOCHS [--resume]
 
@@ -17,14 +18,14 @@ from hlr_graph.train import TrainConfig, Trainer
 from hlr_graph.train.trainer import save_atomic
 
 
-def main(out: str, epochs: int, resume: bool):
-    torch.set_num_threads(1)
+def main(out: str, epochs: int, resume: bool = False):
+    r"""Trains into :obj:`out` (on one thread: the caller sets it)."""
     data = load_dataset('synthetic')[0]
     torch.manual_seed(0)
     model = build_model('hlr', data['user'].num_nodes,
                         data['item'].num_nodes, embedding_dim=16,
                         num_memories=4, max_history=5)
-    config = TrainConfig(epochs=epochs, batch_size=250, lr=1e-2, seed=1,
+    config = TrainConfig(epochs=epochs, batch_size=1000, lr=1e-2, seed=1,
                          progress=False,
                          checkpoint=osp.join(out, 'checkpoint.pt'),
                          best_weights=osp.join(out, 'model.pt'))
@@ -36,4 +37,5 @@ def main(out: str, epochs: int, resume: bool):
 
 
 if __name__ == '__main__':
+    torch.set_num_threads(1)
     main(sys.argv[1], int(sys.argv[2]), '--resume' in sys.argv[3:])

@@ -1,6 +1,7 @@
 r"""One training loop for every model: epochs of triplet batches, validation
 loss, best-epoch selection, early stopping, reproducible seeds, and
 checkpoints from which a killed run continues exactly."""
+import glob
 import inspect
 import math
 import os
@@ -33,7 +34,8 @@ r"""The version of the training state :class:`Trainer` writes."""
 class NonFiniteLossError(FloatingPointError):
     r"""A training or validation loss came out NaN or infinite. The run
     stops; the checkpoint of the last completed epoch (and the kept epoch's
-    weights) stay on disk as they were.
+    weights) stay on disk as they were, while the model in memory keeps the
+    weights of the failing step.
 
     Attributes:
         epoch (int): The epoch that failed.
@@ -72,7 +74,8 @@ class TrainConfig:
         checkpoint (str, optional): Where the training state goes at the end
             of every epoch (weights, optimiser state, best epoch so far,
             per-epoch records, every random generator), for
-            :meth:`Trainer.fit` with ``resume=True``.
+            :meth:`Trainer.fit` with ``resume=True`` (models trained by
+            gradient; a closed-form fit is simply run again).
         best_weights (str, optional): Where the kept epoch's weights go (a
             plain ``state_dict``), whenever the kept epoch changes, and
             after a closed-form fit.
@@ -264,6 +267,8 @@ class Trainer:
         done, seconds = 0, 0.0
         if resume and cfg.checkpoint and osp.exists(cfg.checkpoint):
             state = load_checkpoint(cfg.checkpoint)
+            for path in (cfg.checkpoint, cfg.best_weights):
+                _remove_partial_saves(path)
             _check_settings(cfg.checkpoint, state['settings'], settings)
             done, records = state['epoch'], state['records']
             if done > cfg.epochs:
@@ -277,6 +282,8 @@ class Trainer:
                 best = state['best_value']
             seconds = state['seconds']
             set_rng_state(state['rng'], train_loader)
+            if best_state is not None and cfg.best_weights:
+                save_atomic(best_state, cfg.best_weights)  # Agree with it.
             write(f'resuming from epoch {done} of {cfg.checkpoint}',
                   cfg.log)
 
@@ -470,6 +477,15 @@ def _summary(record: Dict, epochs: int, best_epoch: int, best: float,
             f"{record['train_loss']:.4f}"
             f"  valid {record['valid_loss']:.4f}{extra}  best {select_by} "
             f"{kept}  {record['seconds']:.1f}s")
+
+
+def _remove_partial_saves(path: Optional[str]):
+    r"""Removes the temporary files of :func:`save_atomic` that a killed
+    process left beside :obj:`path`."""
+    if path:
+        for tmp in glob.glob(f'{glob.escape(path)}.*.tmp'):
+            if tmp[len(path) + 1:-4].isdigit():
+                os.remove(tmp)
 
 
 def save_atomic(obj: Any, path: str):
