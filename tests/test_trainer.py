@@ -93,6 +93,8 @@ def test_resume_ends_bit_identical_to_an_uninterrupted_run(
     part = Trainer(first, synthetic,
                    config(tmp_path / 'parts', 2, **extra)).fit()
     assert len(part['epochs']) == 2
+    seconds = load_checkpoint(str(tmp_path / 'parts' /
+                                  'checkpoint.pt'))['seconds']
     # A new process: other weights and global generators until the
     # checkpoint restores them.
     seed_globals(99)
@@ -111,6 +113,9 @@ def test_resume_ends_bit_identical_to_an_uninterrupted_run(
     a = load_checkpoint(str(tmp_path / 'whole' / 'checkpoint.pt'))
     b = load_checkpoint(str(tmp_path / 'parts' / 'checkpoint.pt'))
     assert a['epoch'] == b['epoch'] == 5
+    # The training time adds up over both sessions.
+    assert b['seconds'] >= seconds + sum(r['seconds']
+                                         for r in b['records'][2:])
     assert_same_state(a['model'], b['model'])
     for x, y in zip(a['optimizer']['state'].values(),
                     b['optimizer']['state'].values()):
