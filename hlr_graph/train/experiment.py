@@ -137,9 +137,15 @@ not to the model."""
 
 
 def load_model(run_dir: str, data) -> Recommender:
-    r"""The best-epoch model of a finished run of :func:`run_experiment`
-    (its ``results.json`` and ``checkpoint.pt``), for the graph
-    :obj:`data` it was trained on."""
+    r"""The kept-epoch model of a finished run of :func:`run_experiment`,
+    in evaluation mode.
+
+    Args:
+        run_dir (str): The run's folder: its ``results.json`` (the model and
+            its hyperparameters) and ``model.pt`` (the kept epoch's weights,
+            a plain ``state_dict``, read with ``weights_only=True``).
+        data (HeteroData): The graph the run was trained on.
+    """
     with open(osp.join(run_dir, 'results.json')) as f:
         results = json.load(f)
     arguments = {k: v for k, v in results['hyperparameters'].items()
@@ -147,7 +153,8 @@ def load_model(run_dir: str, data) -> Recommender:
     model = build_model(results['model'], data[USER].num_nodes,
                         data[ITEM].num_nodes, split_edges(data, 'train'),
                         **arguments)
-    model.load_state_dict(torch.load(osp.join(run_dir, 'checkpoint.pt')))
+    model.load_state_dict(torch.load(osp.join(run_dir, 'model.pt'),
+                                     map_location='cpu', weights_only=True))
     return model.eval()
 
 

@@ -1,23 +1,49 @@
 r"""One training loop for every model: epochs of triplet batches, validation
-loss, best-epoch selection, early stopping, reproducible seeds."""
-import copy
+loss, best-epoch selection, early stopping, reproducible seeds, and
+checkpoints from which a killed run continues exactly."""
+import glob
+import inspect
+import math
 import os
+import os.path as osp
+import random
 import time
+import zlib
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
+import numpy as np
 import torch
+from torch import Tensor
 from torch_geometric.data import HeteroData
-from tqdm import tqdm
 
 from hlr_graph.data.graph import known_edges, split_edges
 from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.loader.triplet_loader import TripletBatch, TripletLoader
 from hlr_graph.models.base import Recommender
+from hlr_graph.progress import Progress, write
 
 SELECT_BY = ('loss', 'ndcg@10', 'recall@10')
 r"""What :attr:`TrainConfig.select_by` accepts: the validation loss (the
 paper's selection) or a validation metric measured by full ranking."""
+
+CHECKPOINT_FORMAT = 1
+r"""The version of the training state :class:`Trainer` writes."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    r"""A training or validation loss came out NaN or infinite. The run
+    stops; the checkpoint of the last completed epoch (and the kept epoch's
+    weights) stay on disk as they were, while the model in memory keeps the
+    weights of the failing step.
+
+    Attributes:
+        epoch (int): The epoch that failed.
+        batch (int): The batch of that epoch, counted from ``1``.
+    """
+    def __init__(self, message: str, epoch: int, batch: int):
+        super().__init__(message)
+        self.epoch, self.batch = epoch, batch
 
 
 @dataclass
@@ -44,8 +70,16 @@ class TrainConfig:
         eval_users (int, optional): Measure them (and select by them) on a
             sample of this many validation users.
         num_workers (int): Sampling processes of the loaders.
-        progress (bool): Show a progress bar.
-        checkpoint (str, optional): Save the best epoch's weights here.
+        progress (bool): Show a progress bar of the batches.
+        checkpoint (str, optional): Where the training state goes at the end
+            of every epoch (weights, optimiser state, best epoch so far,
+            per-epoch records, every random generator), for
+            :meth:`Trainer.fit` with ``resume=True`` (models trained by
+            gradient; a closed-form fit is simply run again).
+        best_weights (str, optional): Where the kept epoch's weights go (a
+            plain ``state_dict``), whenever the kept epoch changes, and
+            after a closed-form fit.
+        log (bool): Print one line per epoch. (default: :obj:`True`)
     """
     epochs: int = 100
     batch_size: int = 1000
@@ -59,6 +93,41 @@ class TrainConfig:
     num_workers: int = 0
     progress: bool = True
     checkpoint: Optional[str] = None
+    best_weights: Optional[str] = None
+    log: bool = True
+
+
+def build_optimizer(parameters: Iterable[Tensor],
+                    lr: float) -> torch.optim.Adam:
+    r"""Adam over :obj:`parameters`, with its fused kernel where the
+    installed torch has one for the parameters' devices and dtypes (on CUDA
+    since torch 2.0, on CPU since 2.4), and the default implementation
+    otherwise. Both compute the same update; fused is faster.
+
+    Args:
+        parameters (Iterable[torch.Tensor]): The trainable parameters.
+        lr (float): The learning rate.
+    """
+    parameters = list(parameters)
+    if parameters and all(_fused_adam_works(p.device, p.dtype)
+                          for p in {(p.device, p.dtype): p
+                                    for p in parameters}.values()):
+        return torch.optim.Adam(parameters, lr=lr, fused=True)
+    return torch.optim.Adam(parameters, lr=lr)
+
+
+def _fused_adam_works(device: torch.device, dtype: torch.dtype) -> bool:
+    r"""Whether one step of fused Adam runs on a tensor of :obj:`device`
+    and :obj:`dtype`. Torch before 2.4 refuses the CPU when the optimiser is
+    built; later releases check at the first step, so the probe takes
+    one."""
+    try:
+        probe = torch.zeros(1, device=device, dtype=dtype, requires_grad=True)
+        probe.grad = torch.zeros_like(probe)
+        torch.optim.Adam([probe], fused=True).step()
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
 
 
 class Trainer:
@@ -75,6 +144,12 @@ class Trainer:
     selection), or with :obj:`select_by` those of the highest validation
     metric. Models without trainable parameters are fitted in closed form
     instead.
+
+    With :attr:`TrainConfig.checkpoint`, the whole training state is saved
+    at the end of every epoch, and :meth:`fit` with ``resume=True``
+    continues from it: a run killed at any moment and resumed ends with the
+    same weights and losses, bit for bit, as a run never interrupted (on
+    one CPU thread, where floating-point sums have a fixed order).
     """
     def __init__(self, model: Recommender, data: HeteroData,
                  config: Optional[TrainConfig] = None):
@@ -97,39 +172,75 @@ class Trainer:
             num_workers=cfg.num_workers,
         )
 
-    def _epoch(self, loader: TripletLoader, desc: str,
+    def _epoch(self, loader: TripletLoader, epoch: int,
                optimizer: Optional[torch.optim.Optimizer]) -> float:
+        cfg = self.config
+        name = 'training' if optimizer is not None else 'validation'
         total, count = 0.0, 0
-        bar = tqdm(loader, desc=desc, leave=False, mininterval=1.0,
-                   disable=not self.config.progress)
-        for batch in bar:
-            batch = TripletBatch.from_hetero(batch).to(self.device)
-            if optimizer is None:
-                with torch.no_grad():
+        with Progress(len(loader), f'epoch {epoch}' if optimizer else
+                      f'valid {epoch}', 'batches', cfg.progress) as bar:
+            for step, batch in enumerate(loader, 1):
+                batch = TripletBatch.from_hetero(batch).to(self.device)
+                if optimizer is None:
+                    with torch.no_grad():
+                        loss = self.model.loss(batch)
+                else:
+                    optimizer.zero_grad()
                     loss = self.model.loss(batch)
-            else:
-                optimizer.zero_grad()
-                loss = self.model.loss(batch)
-                loss.backward()
-                optimizer.step()
-                self.model.constrain_()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f'{desc}: the loss is {loss.item()}')
-            total += loss.item()
-            count += batch.user.numel()
-            bar.set_postfix(loss=f'{total / count:.4f}', refresh=False)
+                    loss.backward()
+                    optimizer.step()
+                    self.model.constrain_()
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise self._non_finite(name, value, epoch, step,
+                                           len(loader))
+                total += value
+                count += batch.user.numel()
+                bar.update(loss=f'{total / count:.4f}')
         return total / max(count, 1)
 
-    def fit(self) -> Dict:
-        r"""Trains, restores the kept epoch, and returns ``{'best_epoch',
-        'best_valid_loss', 'epochs': [per-epoch records], 'seconds'}``;
-        ``best_valid_loss`` is the validation loss of the kept epoch."""
+    def _non_finite(self, name: str, value: float, epoch: int, step: int,
+                    steps: int) -> NonFiniteLossError:
+        path = self.config.checkpoint
+        if path is None:
+            kept = 'no checkpoint is written (no checkpoint path was given)'
+        elif epoch > 1:
+            kept = (f'the last good checkpoint (epoch {epoch - 1}) is kept '
+                    f'in {path}')
+        else:
+            kept = 'no epoch completed, so no checkpoint was written'
+        return NonFiniteLossError(
+            f'epoch {epoch}: the {name} loss is {value} at batch {step} of '
+            f'{steps}; {kept}; a lower learning rate may help', epoch, step)
+
+    def fit(self, resume: bool = False) -> Dict:
+        r"""Trains, restores the kept epoch, and returns its record.
+
+        Args:
+            resume (bool): Continue from :attr:`TrainConfig.checkpoint` where
+                that file exists (from scratch otherwise). The checkpoint
+                must come from the same model and settings, except
+                :obj:`epochs` and :obj:`patience`, which may change; a run
+                that already reached its last epoch, or stopped by
+                patience, returns without training more.
+
+        Returns:
+            ``{'best_epoch', 'best_valid_loss', 'epochs': [per-epoch
+            records], 'seconds'}``: ``best_valid_loss`` is the validation
+            loss of the kept epoch, ``seconds`` the training time of all
+            sessions of the run.
+
+        Raises:
+            NonFiniteLossError: A loss came out NaN or infinite.
+            ValueError: A setting is out of range, or the checkpoint does
+                not belong to this run.
+        """
         cfg, model = self.config, self.model.to(self.device)
         start = time.perf_counter()
         if not any(p.requires_grad for p in model.parameters()):
             model.fit(split_edges(self.data, 'train').to(self.device))
-            if cfg.checkpoint:
-                _save_atomic(model.state_dict(), cfg.checkpoint)
+            if cfg.best_weights:
+                save_atomic(model.state_dict(), cfg.best_weights)
             return {'best_epoch': 0, 'best_valid_loss': None, 'epochs': [],
                     'seconds': time.perf_counter() - start}
 
@@ -147,18 +258,49 @@ class Trainer:
         monitor = (Evaluator(self.data, 'val', ks=(10, ), num_cohorts=0,
                              max_users=cfg.eval_users)
                    if eval_every > 0 else None)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
+        optimizer = build_optimizer(
+            [p for p in model.parameters() if p.requires_grad], cfg.lr)
+        settings = self._settings()
+
         best, best_epoch, best_state = -float('inf'), 0, None
         records: List[Dict] = []
-        for epoch in range(1, cfg.epochs + 1):
+        done, seconds = 0, 0.0
+        if resume and cfg.checkpoint and osp.exists(cfg.checkpoint):
+            state = load_checkpoint(cfg.checkpoint)
+            for path in (cfg.checkpoint, cfg.best_weights):
+                _remove_partial_saves(path)
+            _check_settings(cfg.checkpoint, state['settings'], settings)
+            done, records = state['epoch'], state['records']
+            if done > cfg.epochs:
+                raise ValueError(
+                    f'cannot resume from {cfg.checkpoint}: it has '
+                    f'{done} epochs, more than epochs={cfg.epochs}')
+            model.load_state_dict(state['model'])
+            _load_optimizer(optimizer, state['optimizer'])
+            best_epoch, best_state = state['best_epoch'], state['best_model']
+            if best_epoch:
+                best = state['best_value']
+            seconds = state['seconds']
+            set_rng_state(state['rng'], train_loader)
+            if best_state is not None and cfg.best_weights:
+                save_atomic(best_state, cfg.best_weights)  # Agree with it.
+            write(f'resuming from epoch {done} of {cfg.checkpoint}',
+                  cfg.log)
+
+        if done and (done == cfg.epochs or self._patience_ran_out(
+                done, best_epoch)):
+            write(f'{cfg.checkpoint} holds a finished run ({done} epochs, '
+                  f'kept epoch {best_epoch}): nothing left to train', cfg.log)
+            done = cfg.epochs
+        for epoch in range(done + 1, cfg.epochs + 1):
             tic = time.perf_counter()
             model.train()
-            train_loss = self._epoch(train_loader, f'epoch {epoch}', optimizer)
+            train_loss = self._epoch(train_loader, epoch, optimizer)
             model.eval()
             for generator in (val_loader.generator,
                               val_loader.link_sampler.generator):
                 generator.manual_seed(cfg.seed + 1)  # Same triplets.
-            valid_loss = self._epoch(val_loader, f'valid {epoch}', None)
+            valid_loss = self._epoch(val_loader, epoch, None)
             record = {'epoch': epoch, 'train_loss': train_loss,
                       'valid_loss': valid_loss}
             if monitor is not None and (epoch % eval_every == 0 or (
@@ -170,19 +312,34 @@ class Trainer:
                 f'valid_{cfg.select_by}', -float('inf'))
             if value > best:
                 best, best_epoch = value, epoch
-                best_state = copy.deepcopy(model.state_dict())
-                if cfg.checkpoint:
-                    _save_atomic(best_state, cfg.checkpoint)
+                best_state = {k: v.detach().clone()
+                              for k, v in model.state_dict().items()}
+                if cfg.best_weights:
+                    save_atomic(best_state, cfg.best_weights)
             record['seconds'] = time.perf_counter() - tic
             records.append(record)
-            tqdm.write(_summary(record, cfg.epochs, best_epoch,
-                                -best if by_loss else best, cfg.select_by),
-                       file=None)
-            if cfg.patience is not None and epoch - best_epoch >= \
-                    cfg.patience:
-                tqdm.write(f'no better validation {cfg.select_by} for '
-                           f'{cfg.patience} epochs: stopping')
+            if cfg.checkpoint:
+                save_atomic({
+                    'format': CHECKPOINT_FORMAT,
+                    'settings': settings,
+                    'epoch': epoch,
+                    'model': model.state_dict(),
+                    'optimizer': optimizer.state_dict(),
+                    'best_epoch': best_epoch,
+                    'best_value': best if best_epoch else None,
+                    'best_model': best_state,
+                    'records': records,
+                    'seconds': seconds + time.perf_counter() - start,
+                    'rng': get_rng_state(train_loader),
+                }, cfg.checkpoint)
+            write(_summary(record, cfg.epochs, best_epoch,
+                           -best if by_loss else best, cfg.select_by),
+                  cfg.log)
+            if self._patience_ran_out(epoch, best_epoch):
+                write(f'no better validation {cfg.select_by} for '
+                      f'{cfg.patience} epochs: stopping', cfg.log)
                 break
+
         if best_state is None:
             raise RuntimeError(f'no epoch was selected: ran {len(records)} '
                                f'epoch(s), validation {cfg.select_by} never '
@@ -190,7 +347,124 @@ class Trainer:
         model.load_state_dict(best_state)
         return {'best_epoch': best_epoch,
                 'best_valid_loss': records[best_epoch - 1]['valid_loss'],
-                'epochs': records, 'seconds': time.perf_counter() - start}
+                'epochs': records,
+                'seconds': seconds + time.perf_counter() - start}
+
+    def _patience_ran_out(self, epoch: int, best_epoch: int) -> bool:
+        patience = self.config.patience
+        return patience is not None and epoch - best_epoch >= patience
+
+    def _settings(self) -> Dict[str, Any]:
+        r"""What a checkpoint must agree with to be resumed: everything that
+        changes the course of training (the model's class, constructor
+        arguments and parameter shapes, the training settings, the training
+        and validation interactions), but :obj:`epochs`, :obj:`patience` and
+        the device."""
+        cfg, model = self.config, self.model
+        settings = {'model': type(model).__name__}
+        arguments = {name for base in type(model).__mro__
+                     if issubclass(base, Recommender)
+                     for name in inspect.signature(base.__init__).parameters}
+        settings.update({
+            f'model.{name}': getattr(model, name)
+            for name in sorted(arguments | {'max_history', 'history_sampling'})
+            if isinstance(getattr(model, name, None),
+                          (bool, int, float, str))})
+        settings.update({f'shape of {k}': list(v.shape)
+                         for k, v in model.state_dict().items()})
+        settings.update({k: getattr(cfg, k) for k in (
+            'lr', 'batch_size', 'seed', 'select_by', 'eval_every',
+            'eval_users', 'num_workers')})
+        for split in ('train', 'val'):
+            edges = split_edges(self.data, split).cpu().contiguous()
+            settings[f'{split} interactions'] = edges.size(1)
+            settings[f'{split} checksum'] = zlib.crc32(
+                edges.numpy().tobytes())
+        return settings
+
+
+def _check_settings(path: str, saved: Dict[str, Any], now: Dict[str, Any]):
+    for key in list(now) + [k for k in saved if k not in now]:
+        if saved.get(key) != now.get(key):
+            raise ValueError(
+                f'cannot resume from {path}: it was written with {key} = '
+                f'{saved.get(key)!r}, this run has {key} = {now.get(key)!r}')
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, state: Dict):
+    r"""Loads :obj:`state` into :obj:`optimizer` but keeps the
+    implementation (fused or not) chosen for this torch and device."""
+    keep = [{k: group.get(k) for k in ('fused', 'foreach')}
+            for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, implementation in zip(optimizer.param_groups, keep):
+        group.update(implementation)
+
+
+def load_checkpoint(path: str) -> Dict:
+    r"""Reads the training state :class:`Trainer` wrote at :obj:`path`
+    (with ``torch.load(..., weights_only=True)``: tensors and plain values
+    only).
+
+    Raises:
+        ValueError: The file is not such a checkpoint.
+    """
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:
+        raise ValueError(f'cannot resume from {path}: not a readable '
+                         f'checkpoint ({error})') from error
+    if not isinstance(state, dict) or \
+            state.get('format') != CHECKPOINT_FORMAT:
+        raise ValueError(f'cannot resume from {path}: not a training '
+                         f'checkpoint of format {CHECKPOINT_FORMAT}')
+    return state
+
+
+def get_rng_state(loader: Optional[TripletLoader] = None) -> Dict:
+    r"""Every random generator training draws from, as tensors and plain
+    values: torch's global CPU generator (and CUDA's where it was started),
+    numpy's and Python's global ones, and the batch-order and sampler
+    generators of :obj:`loader`."""
+    version, mt, gauss = random.getstate()
+    np_state = np.random.get_state(legacy=False)
+    state = {
+        'torch': torch.get_rng_state(),
+        'cuda': (torch.cuda.get_rng_state_all()
+                 if torch.cuda.is_initialized() else []),
+        'numpy': {'key': torch.from_numpy(
+                      np_state['state']['key'].astype(np.int64)),
+                  'pos': int(np_state['state']['pos']),
+                  'has_gauss': int(np_state['has_gauss']),
+                  'gauss': float(np_state['gauss'])},
+        'python': {'version': version, 'state': torch.tensor(mt),
+                   'gauss_next': gauss},
+    }
+    if loader is not None:
+        state['loader'] = loader.generator.get_state()
+        state['sampler'] = loader.link_sampler.generator.get_state()
+    return state
+
+
+def set_rng_state(state: Dict, loader: Optional[TripletLoader] = None):
+    r"""Restores the generators :func:`get_rng_state` read."""
+    torch.set_rng_state(state['torch'])
+    if state['cuda'] and torch.cuda.is_available():
+        for device, cuda in enumerate(
+                state['cuda'][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda, device)
+    numpy = state['numpy']
+    np.random.set_state({
+        'bit_generator': 'MT19937',
+        'state': {'key': numpy['key'].numpy().astype(np.uint32),
+                  'pos': numpy['pos']},
+        'has_gauss': numpy['has_gauss'], 'gauss': numpy['gauss']})
+    python = state['python']
+    random.setstate((python['version'], tuple(python['state'].tolist()),
+                     python['gauss_next']))
+    if loader is not None:
+        loader.generator.set_state(state['loader'])
+        loader.link_sampler.generator.set_state(state['sampler'])
 
 
 def _summary(record: Dict, epochs: int, best_epoch: int, best: float,
@@ -205,7 +479,23 @@ def _summary(record: Dict, epochs: int, best_epoch: int, best: float,
             f"{kept}  {record['seconds']:.1f}s")
 
 
-def _save_atomic(state: Dict, path: str):
+def _remove_partial_saves(path: Optional[str]):
+    r"""Removes the temporary files of :func:`save_atomic` that a killed
+    process left beside :obj:`path`."""
+    if path:
+        for tmp in glob.glob(f'{glob.escape(path)}.*.tmp'):
+            if tmp[len(path) + 1:-4].isdigit():
+                os.remove(tmp)
+
+
+def save_atomic(obj: Any, path: str):
+    r"""Saves :obj:`obj` with :func:`torch.save` through a temporary file and
+    :func:`os.replace`, so that :obj:`path` always holds a whole file, the
+    old one or the new one, even if the process is killed meanwhile."""
     tmp = f'{path}.{os.getpid()}.tmp'
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
