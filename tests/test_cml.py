@@ -85,10 +85,10 @@ def test_training_reproduces_with_a_seed_and_keeps_norms(synthetic):
 
 def test_trainer_keeps_the_best_validation_epoch(synthetic, tmp_path):
     model, fit = train(synthetic, 0, epochs=6,
-                       checkpoint=str(tmp_path / 'best.pt'))
+                       best_weights=str(tmp_path / 'best.pt'))
     losses = [r['valid_loss'] for r in fit['epochs']]
     assert fit['best_epoch'] == 1 + losses.index(min(losses))
-    saved = torch.load(tmp_path / 'best.pt')
+    saved = torch.load(tmp_path / 'best.pt', weights_only=True)
     assert torch.equal(saved['user_emb.weight'], model.user_emb.weight)
     assert losses[-1] < losses[0]  # It learns.
 
@@ -103,7 +103,8 @@ def test_patience_stops_early(synthetic):
 def test_selection_by_validation_ndcg(synthetic, tmp_path, device):
     model, fit = train(synthetic, 0, epochs=5, eval_every=2,
                        device=str(device),
-                       select_by='ndcg@10', checkpoint=str(tmp_path / 'b.pt'))
+                       select_by='ndcg@10',
+                       best_weights=str(tmp_path / 'b.pt'))
     # Measured at epochs 2, 4 and at the last one, 5; the best is kept.
     ndcg = {r['epoch']: r['valid_ndcg@10'] for r in fit['epochs']
             if 'valid_ndcg@10' in r}
@@ -111,7 +112,7 @@ def test_selection_by_validation_ndcg(synthetic, tmp_path, device):
     assert fit['best_epoch'] == max(ndcg, key=ndcg.get)
     assert fit['best_valid_loss'] == \
         fit['epochs'][fit['best_epoch'] - 1]['valid_loss']
-    saved = torch.load(tmp_path / 'b.pt')
+    saved = torch.load(tmp_path / 'b.pt', weights_only=True)
     assert torch.equal(saved['user_emb.weight'], model.user_emb.weight)
     with pytest.raises(ValueError, match='select_by must be one of'):
         train(synthetic, 0, epochs=1, select_by='mrr@10')
