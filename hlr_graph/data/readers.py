@@ -240,8 +240,8 @@ def _check_position(header: List[str], roles: List[Optional[str]],
     if roles[column] not in (None, role):
         raise DataFormatError(
             path, f"{_FLAGS[role]} {column} is the column "
-            f"'{header[column]}', a {roles[column]} column by its name; "
-            f'pass the {role} column by name', line=1)
+            f"'{header[column]}', named as the {roles[column]} column; give "
+            f'the {role} column by its name in the header {header}', line=1)
 
 
 def detect_columns(
@@ -264,7 +264,7 @@ def detect_columns(
         otherwise, and ``rating_col=-1`` for implicit data. Passing them
         back reads the file the same way.
     """
-    with open_text(path, encoding=encoding) as f:
+    with _readable(path, encoding), open_text(path, encoding=encoding) as f:
         first = f.readline().lstrip('\ufeff')
     if not first.strip():
         raise DataFormatError(path, 'the file is empty')
@@ -333,7 +333,7 @@ def read_table(
     users, items = _Vocabulary(), _Vocabulary()
     user_codes, item_codes, ratings = array('q'), array('q'), array('d')
 
-    with open_text(path, member, encoding) as f:
+    with _readable(name, encoding), open_text(path, member, encoding) as f:
         first = f.readline().lstrip('\ufeff')
         if not first.strip():
             raise DataFormatError(name, 'the file is empty')
@@ -389,6 +389,21 @@ def _chain(first: str, rest: TextIO) -> Iterator[str]:
     yield first
     yield from rest
 
+
+@contextmanager
+def _readable(name: str, encoding: str) -> Iterator[None]:
+    r"""Turns undecodable text and broken compression into a
+    :class:`DataFormatError` naming the file."""
+    try:
+        yield
+    except UnicodeDecodeError as e:
+        raise DataFormatError(
+            name, f'not {encoding} text ({e.reason}, byte '
+            f'{bytes([e.object[e.start]])!r}); convert it to {encoding}') \
+            from None
+    except (gzip.BadGzipFile, EOFError, zipfile.BadZipFile,
+            tarfile.TarError) as e:
+        raise DataFormatError(name, f'cannot be decompressed: {e}') from None
 
 
 def read_json_lines(
