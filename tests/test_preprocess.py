@@ -76,7 +76,8 @@ def test_reindex_is_contiguous_and_keeps_ids():
     ('lastfm', {'users': 1892, 'items': 17_632, 'interactions': 92_834}),
 ])
 def test_stats_command_raw_counts(name, raw, data_root, capsys):
-    assert data_main(['stats', '--dataset', name, '--root', data_root]) == 0
+    assert data_main(['stats', '--json', '--dataset', name,
+                      '--root', data_root]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats['raw'] == raw
     for key in ('users', 'items', 'interactions', 'density',
@@ -89,8 +90,8 @@ def test_stats_command_raw_counts(name, raw, data_root, capsys):
 
 
 def test_stats_command_preprocessing_flags(data_root, capsys):
-    assert data_main(['stats', '--dataset', 'ml-100k', '--root', data_root,
-                      '--threshold', '0', '--k-core', '0']) == 0
+    assert data_main(['stats', '--json', '--dataset', 'ml-100k', '--root',
+                      data_root, '--threshold', '0', '--k-core', '0']) == 0
     stats = json.loads(capsys.readouterr().out)
     assert (stats['users'], stats['items'], stats['interactions']) == (
         943, 1682, 100_000)

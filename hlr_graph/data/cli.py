@@ -29,6 +29,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, default: str = None):
     group.add_argument('--cache-dir', default=None,
                        help='where processed graphs are cached (default: '
                        '$HLR_GRAPH_CACHE, else ~/.cache/hlr_graph)')
+    group.add_argument('--force-reload', action='store_true',
+                       help='process the data set again even when a cached '
+                       'graph exists')
     group.add_argument('--sep', default=None,
                        help='separator of a file data set (default: guessed)')
     group.add_argument('--user-col', default='0',
@@ -52,4 +55,5 @@ def data_options(args: argparse.Namespace) -> Dict:
                         column(args.rating_col))
     return dict(root=args.root, threshold=args.threshold, k_core=args.k_core,
                 split=args.split, seed=args.split_seed,
-                cache_dir=args.cache_dir, file_options=file_options)
+                cache_dir=args.cache_dir, force_reload=args.force_reload,
+                file_options=file_options)

@@ -6,6 +6,7 @@ import os
 import os.path as osp
 import shutil
 import socket
+import sys
 import tempfile
 from typing import Callable, Dict, List, Optional
 
@@ -18,7 +19,7 @@ from torch_geometric.data import (
     extract_zip,
 )
 
-from hlr_graph.data.graph import to_hetero_data
+from hlr_graph.data.graph import INTERACTS, to_hetero_data
 from hlr_graph.data.interactions import TEST, TRAIN, VALID, Interactions
 from hlr_graph.data.preprocess import binarize, drop_duplicates, k_core, reindex
 from hlr_graph.data.split import (
@@ -27,9 +28,14 @@ from hlr_graph.data.split import (
     per_user_split,
     reference_split,
 )
+from hlr_graph.data.structure import graph_statistics
+from hlr_graph.progress import write
 
 DATA_ENV = 'HLR_GRAPH_DATA'
 CACHE_ENV = 'HLR_GRAPH_CACHE'
+CACHE_VERSION = 2
+r"""Part of every cache key: raised whenever processing changes, so that no
+graph processed by older code is read back."""
 
 
 def default_root() -> str:
@@ -51,7 +57,9 @@ class InteractionDataset(InMemoryDataset):
     them when missing, the others fail at once with a message that names the
     files to place and where. The processed graph is cached in
     :obj:`cache_dir`, never beside the raw files, so that a shared read-only
-    data folder stays untouched.
+    data folder stays untouched; its file names hold a digest of
+    :attr:`options` and its folder one of the raw files' paths, sizes and
+    modification times, so that any change to either processes it afresh.
 
     Args:
         root (str, optional): The folder that holds one sub-folder per data
@@ -76,6 +84,13 @@ class InteractionDataset(InMemoryDataset):
             (default: ``$HLR_GRAPH_CACHE``, else ``~/.cache/hlr_graph``).
         force_reload (bool): Re-process even when a cached graph exists.
         transform (callable, optional): A transform applied on access.
+        log (bool): Print ``Processing...`` and its end (``Done!`` or
+            ``Processing failed.``) to :obj:`sys.stderr` while processing.
+
+    Attributes:
+        stats (dict): The statistics of the processed graph (the paper's
+            Table 1 columns, split sizes, raw counts, ``train_graph``
+            structure, and ``preprocessing`` with :attr:`options`).
     """
     name: str = ''
     folder: str = ''
@@ -102,15 +117,24 @@ class InteractionDataset(InMemoryDataset):
     ):
         self.threshold = (self.default_threshold if threshold is None else
                           threshold or None)
-        self.k_core = self.default_k_core if k_core is None else k_core
+        if self.threshold is not None:
+            self.threshold = float(self.threshold)
+        self.k_core = int(self.default_k_core if k_core is None else k_core)
         self.split = split or self.default_split
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got "
                              f"'{self.split}'")
-        self.seed = seed
-        self.test_fraction = (test_fraction if test_fraction is not None else
-                              0.2 if self.split == 'reference' else 0.1)
-        self.val_fraction = val_fraction
+        self.seed = int(seed)
+        self.test_fraction = float(
+            test_fraction if test_fraction is not None else
+            0.2 if self.split == 'reference' else 0.1)
+        self.val_fraction = float(val_fraction)
+        if self.k_core < 0:
+            raise ValueError(f'k_core must be >= 0, got {self.k_core}')
+        for what, value in (('test_fraction', self.test_fraction),
+                            ('val_fraction', self.val_fraction)):
+            if not 0 <= value < 1:
+                raise ValueError(f'{what} must be in [0, 1), got {value}')
         self.cache_dir = osp.expanduser(
             cache_dir or os.environ.get(CACHE_ENV, '~/.cache/hlr_graph'))
         super().__init__(osp.expanduser(root or default_root()), transform,
@@ -118,6 +142,43 @@ class InteractionDataset(InMemoryDataset):
         self.load(self.processed_paths[0], data_cls=HeteroData)
         with open(self.processed_paths[1]) as f:
             self.stats: Dict = json.load(f)
+
+    @property
+    def options(self) -> Dict:
+        r"""The keyword arguments of :func:`~hlr_graph.data.load_dataset`
+        that rebuild exactly this processed graph (given the same raw
+        files), with every default resolved, as plain JSON values::
+
+            {'name': 'ml-100k',         # the data set, or a file's
+                                        # absolute path
+             'threshold': 4.0,          # 0.0: every row kept
+             'k_core': 10,
+             'split': 'reference',
+             'seed': 2021,
+             'test_fraction': 0.2,
+             'val_fraction': 0.1}
+
+        A file data set adds ``'file_options': {'sep', 'user_col',
+        'item_col', 'rating_col', 'header'}`` as
+        :func:`~hlr_graph.data.readers.detect_columns` settles them (columns
+        by header name when the file has a header, by index otherwise;
+        ``rating_col=-1`` for implicit data). Where the raw files are
+        (``root``), the cache (``cache_dir``) and ``force_reload`` are not
+        options of the graph and are left out, so that
+        ``load_dataset(**options, root=..., cache_dir=...)`` rebuilds it
+        and two runs are on the same data when their options are equal.
+        The options are part of the cache key and are recorded in
+        ``stats['preprocessing']['options']``.
+        """
+        return {
+            'name': self.name,
+            'threshold': 0.0 if self.threshold is None else self.threshold,
+            'k_core': self.k_core,
+            'split': self.split,
+            'seed': self.seed,
+            'test_fraction': self.test_fraction,
+            'val_fraction': self.val_fraction,
+        }
 
     # Files ###################################################################
 
@@ -138,11 +199,14 @@ class InteractionDataset(InMemoryDataset):
 
     @property
     def processed_file_names(self) -> List[str]:
-        fractions = (f'_v{self.val_fraction}' +
-                     ('' if self.split == 'given' else
-                      f'_t{self.test_fraction}'))
-        tag = (f'{self.split}_r{self.threshold}_k{self.k_core}_s{self.seed}'
-               f'{fractions}')
+        r"""``<split>_r<threshold>_k<k_core>_s<seed>_<digest>.pt`` and
+        ``.json``, where the digest covers every one of :attr:`options` and
+        :obj:`CACHE_VERSION`."""
+        key = json.dumps({'cache_version': CACHE_VERSION, **self.options},
+                         sort_keys=True)
+        digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+        tag = (f'{self.split}_r{self.threshold}_k{self.k_core}_s{self.seed}_'
+               f'{digest}')
         return [f'{tag}.pt', f'{tag}.json']
 
     def download(self):
@@ -204,6 +268,35 @@ class InteractionDataset(InMemoryDataset):
         source has them."""
         return None
 
+    def _process(self):
+        r"""Processes the raw files unless a cached graph exists (or
+        :obj:`force_reload`). Unlike PyG's, it always ends the
+        ``Processing...`` line it starts: ``Done!``, or ``Processing
+        failed.`` before the error propagates, removing the cache folders it
+        made so that no empty or half-written folder is left."""
+        if not self.force_reload and all(
+                osp.exists(p) for p in self.processed_paths):
+            return
+        made, folder = [], self.processed_dir
+        while folder and not osp.exists(folder):
+            made.append(folder)
+            folder = osp.dirname(folder)
+        write(f"Processing '{self.name}'...", self.log, sys.stderr)
+        try:
+            os.makedirs(self.processed_dir, exist_ok=True)
+            self.process()
+        except BaseException as e:
+            end = ('interrupted' if isinstance(e, KeyboardInterrupt) else
+                   'failed')
+            write(f'Processing {end}.', self.log, sys.stderr)
+            for folder in made:  # Deepest first; only if left empty.
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    break
+            raise
+        write('Done!', self.log, sys.stderr)
+
     def process(self):
         raw = self.read()
         data = binarize(raw, self.threshold)
@@ -212,14 +305,16 @@ class InteractionDataset(InMemoryDataset):
         data = k_core(data, self.k_core)
         if len(data) == 0:
             raise ValueError(
-                f"Data set '{self.name}': no interaction is left after the "
+                f"data set '{self.name}': no interaction is left after the "
                 f'rating threshold {self.threshold} and the {self.k_core}-core;'
-                f' lower them.')
+                ' lower --threshold or --k-core.')
         data = reindex(data)
         fold = self._split(data)
 
         graph = to_hetero_data(data, fold, self.read_item_names())
         stats = self._stats(raw, data, fold, below_threshold, duplicates)
+        stats['train_graph'] = graph_statistics(
+            graph[INTERACTS].edge_index, data.num_users, data.num_items)
         self._save_atomic(graph, stats)
 
     def _split(self, data: Interactions) -> np.ndarray:
@@ -253,6 +348,7 @@ class InteractionDataset(InMemoryDataset):
                 'seed': self.seed,
                 'below_threshold_dropped': below_threshold,
                 'duplicates_dropped': duplicates,
+                'options': self.options,
             },
         }
 
@@ -260,12 +356,18 @@ class InteractionDataset(InMemoryDataset):
         r"""Writes both processed files through temporary names, so that an
         interrupted run leaves nothing half written."""
         data_path, stats_path = self.processed_paths
-        tmp = f'{data_path}.{os.getpid()}.tmp'
-        self.save([graph], tmp)
-        with open(f'{stats_path}.tmp', 'w') as f:
-            json.dump(stats, f, indent=2)
-        os.replace(tmp, data_path)
-        os.replace(f'{stats_path}.tmp', stats_path)
+        tmp_data = f'{data_path}.{os.getpid()}.tmp'
+        tmp_stats = f'{stats_path}.{os.getpid()}.tmp'
+        try:
+            self.save([graph], tmp_data)
+            with open(tmp_stats, 'w') as f:
+                json.dump(stats, f, indent=2)
+            os.replace(tmp_data, data_path)
+            os.replace(tmp_stats, stats_path)
+        finally:
+            for tmp in (tmp_data, tmp_stats):
+                if osp.exists(tmp):
+                    os.remove(tmp)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}('{self.name}', "

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Union
 from hlr_graph.data.dataset import InteractionDataset, _download
 from hlr_graph.data.interactions import Interactions
 from hlr_graph.data.readers import (
+    detect_columns,
     find_lightgcn_files,
     read_json_lines,
     read_lightgcn,
@@ -217,33 +218,48 @@ class AmazonBook(_LightGCN):
 
 
 class InteractionFile(InteractionDataset):
-    r"""Any delimited file of ``user, item[, rating[, timestamp]]`` rows.
+    r"""Any delimited file of ``user, item[, rating[, timestamp]]`` rows,
+    plain or gzip-compressed (``.gz``).
+
+    The file's layout is settled once, from its first line, by
+    :func:`~hlr_graph.data.readers.detect_columns`: when the first line is a
+    header (it names a known column such as ``user``, ``userId``,
+    ``item_id``, ``movieId``, ``rating``, ``stars``, ``timestamp`` and holds
+    no number, or its rating field is not a number, or a column is given by
+    name), the columns are found by their names; otherwise by position
+    (user, item, then the rating when there is a third column). A header
+    that names no user or item column, or two, is a
+    :class:`~hlr_graph.data.interactions.DataFormatError` listing the
+    columns. Columns given explicitly always win.
 
     Args:
         path (str): The CSV / TSV file.
         sep (str, optional): The separator; guessed from the first line
-            (tab, comma, ``::``, ``;`` or whitespace) when :obj:`None`.
-        user_col, item_col (int or str): Column positions or header names.
-            (default: ``0`` and ``1``)
+            (tab, ``::``, comma, ``;``, else whitespace) when :obj:`None`.
+        user_col, item_col (int or str, optional): Column indices (from
+            ``0``) or header names; :obj:`None` finds them as above.
         rating_col (int or str, optional): The rating column; :obj:`None`
-            reads the third column as the rating when the file has one and
-            treats the data as implicit otherwise. ``-1`` forces implicit.
-        header (bool or str): ``'auto'`` (default) takes the first line as a
-            header when its rating field is not a number or columns are named.
+            finds it as above, ``-1`` treats the data as implicit.
+        header (bool or str): ``'auto'`` (default) detects it as above.
         **kwargs: The preprocessing arguments of
             :class:`~hlr_graph.data.dataset.InteractionDataset`; the default
             threshold is ``4`` for rated files and the default k-core ``10``.
+
+    Attributes:
+        file_options (dict): The settled ``sep``, ``user_col``,
+            ``item_col``, ``rating_col`` and ``header``, part of
+            :attr:`options` and of the cache key.
     """
     def __init__(self, path: str, sep: Optional[str] = None,
-                 user_col: Union[int, str] = 0, item_col: Union[int, str] = 1,
+                 user_col: Optional[Union[int, str]] = None,
+                 item_col: Optional[Union[int, str]] = None,
                  rating_col: Optional[Union[int, str]] = None,
                  header: Union[bool, str] = 'auto', **kwargs):
         if not osp.isfile(path):
-            raise FileNotFoundError(f'{path}: no such interaction file')
+            raise FileNotFoundError(f'{path}: no such file')
         self.path = osp.abspath(path)
-        self.sep = sep if sep is not None else _sniff_separator(self.path)
-        self.columns = dict(user_col=user_col, item_col=item_col,
-                            rating_col=rating_col, header=header)
+        self.file_options: Dict = detect_columns(
+            self.path, sep, user_col, item_col, rating_col, header)
         super().__init__(root=osp.dirname(self.path), **kwargs)
 
     @property
@@ -254,26 +270,13 @@ class InteractionFile(InteractionDataset):
     def raw_file_names(self) -> List[str]:
         return [self.name]
 
+    @property
+    def options(self) -> Dict:
+        return {**super().options, 'name': self.path,
+                'file_options': dict(self.file_options)}
+
     def read(self) -> Interactions:
-        columns = dict(self.columns)
-        if columns['rating_col'] is None:
-            columns['rating_col'] = 2 if self._has_third_column() else None
-        elif columns['rating_col'] == -1:
-            columns['rating_col'] = None
-        return read_table(self.raw_paths[0], sep=self.sep, **columns)
-
-    def _has_third_column(self) -> bool:
-        with open(self.raw_paths[0], encoding='utf-8') as f:
-            return len(f.readline().rstrip('\r\n').split(self.sep)) > 2
-
-
-def _sniff_separator(path: str) -> Optional[str]:
-    with open(path, encoding='utf-8') as f:
-        line = f.readline()
-    for sep in ('\t', '::', ',', ';'):
-        if sep in line:
-            return sep
-    return None
+        return read_table(self.path, **self.file_options)
 
 
 class SyntheticMultiInterest(InteractionDataset):

@@ -6,9 +6,11 @@ of the first row it cannot read.
 """
 import csv
 import glob
+import gzip
 import io
 import json
 import os.path as osp
+import re
 import tarfile
 import zipfile
 from array import array
@@ -64,9 +66,13 @@ def _is_int(token: str) -> bool:
 @contextmanager
 def open_text(path: str, member: Optional[str] = None,
               encoding: str = 'utf-8') -> Iterator[TextIO]:
-    r"""Opens a text file, or the file :obj:`member` inside a ``.zip`` or
-    ``.tar(.gz)`` archive at :obj:`path`, for reading."""
-    if member is None:
+    r"""Opens a text file (gzip-compressed when its name ends in ``.gz``),
+    or the file :obj:`member` inside a ``.zip`` or ``.tar(.gz)`` archive at
+    :obj:`path`, for reading."""
+    if member is None and path.endswith('.gz'):
+        with gzip.open(path, 'rt', encoding=encoding, newline='') as f:
+            yield f
+    elif member is None:
         with open(path, encoding=encoding, newline='') as f:
             yield f
     elif zipfile.is_zipfile(path):
@@ -89,21 +95,200 @@ def archive_members(path: str) -> List[str]:
         return [m.name for m in archive.getmembers() if m.isfile()]
 
 
-def _resolve(header: List[str], column: Column, path: str, what: str) -> int:
-    if isinstance(column, int):
-        return column
-    if column not in header:
+# Columns #####################################################################
+
+COLUMN_NAMES: Dict[str, Tuple[str, ...]] = {
+    'user': ('user', 'userid', 'uid', 'users', 'username', 'customer',
+             'customerid', 'reviewer', 'reviewerid', 'visitorid', 'memberid',
+             'listenerid', 'profileid'),
+    'item': ('item', 'itemid', 'iid', 'items', 'movie', 'movieid',
+             'business', 'businessid', 'artist', 'artistid', 'song', 'songid',
+             'track', 'trackid', 'product', 'productid', 'asin', 'book',
+             'bookid', 'isbn', 'poi', 'poiid', 'venue', 'venueid', 'place',
+             'placeid', 'locationid', 'anime', 'animeid', 'recipe',
+             'recipeid', 'game', 'gameid'),
+    'rating': ('rating', 'ratings', 'score', 'stars', 'star', 'weight',
+               'plays', 'playcount', 'count', 'listencount', 'clicks'),
+    'timestamp': ('timestamp', 'time', 'ts', 'date', 'datetime', 'unixtime',
+                  'unixreviewtime', 'reviewtime', 'checkintime', 'createdat'),
+}
+r"""The header names of each column role, case-insensitive and compared with
+every character other than letters and digits removed (``userId``,
+``user_id`` and ``USER-ID`` all read ``userid``)."""
+
+_ROLE_OF = {alias: role for role, names in COLUMN_NAMES.items()
+            for alias in names}
+_FLAGS = {'user': '--user-col', 'item': '--item-col',
+          'rating': '--rating-col'}
+
+
+def column_role(name: str) -> Optional[str]:
+    r"""The role (``'user'``, ``'item'``, ``'rating'`` or ``'timestamp'``)
+    that a header field names, or :obj:`None` (see :obj:`COLUMN_NAMES`)."""
+    return _ROLE_OF.get(re.sub(r'[^0-9a-z]', '', name.lower()))
+
+
+def sniff_separator(line: str) -> Optional[str]:
+    r"""The separator of a line: tab, ``'::'``, comma or semicolon, the first
+    found in that order; :obj:`None` (any whitespace) otherwise."""
+    for sep in ('\t', '::', ',', ';'):
+        if sep in line:
+            return sep
+    return None
+
+
+def _fields(line: str, sep: Optional[str]) -> List[str]:
+    return [t.strip() for t in line.rstrip('\r\n').split(sep)]
+
+
+def _looks_like_header(fields: List[str], rating: Optional[Column]) -> bool:
+    r"""A first line is a header when it names a known column and holds no
+    number, or when its rating field (the given one, else the third) is not
+    a number."""
+    if any(column_role(f) for f in fields) and \
+            not any(_is_number(f) for f in fields):
+        return True
+    if rating is None:
+        rating = 2 if len(fields) > 2 else None
+    return (isinstance(rating, int) and 0 <= rating < len(fields)
+            and not _is_number(fields[rating]))
+
+
+def _layout(fields: List[str], name: str, user_col: Optional[Column],
+            item_col: Optional[Column], rating_col: Optional[Column],
+            header: Union[bool, str]) -> Tuple[bool, Dict[str, Optional[int]]]:
+    r"""Decides whether the first line (:obj:`fields`) is a header and where
+    the user, item and rating columns are. Returns ``(header, {'user': i,
+    'item': j, 'rating': k or None})``; see :func:`read_table` for the
+    rules."""
+    given = {'user': user_col, 'item': item_col, 'rating': rating_col}
+    for role, column in given.items():
+        if isinstance(column, bool) or not (
+                column is None or isinstance(column, str)
+                or (isinstance(column, (int, np.integer)) and (
+                    column >= 0 or (role == 'rating' and column == -1)))):
+            raise DataFormatError(
+                name, f'{_FLAGS[role]} must be a column name or a 0-based '
+                f'index{", or -1 for none" if role == "rating" else ""}, '
+                f'got {column!r}')
+    named = any(isinstance(c, str) for c in given.values())
+    if header == 'auto':
+        header = named or _looks_like_header(fields, rating_col)
+    elif named and not header:
+        raise DataFormatError(name, 'columns given by name need a header')
+
+    index: Dict[str, Optional[int]] = {}
+    if not header:
+        index['user'] = 0 if user_col is None else int(user_col)
+        index['item'] = 1 if item_col is None else int(item_col)
+        index['rating'] = (2 if len(fields) > 2 else None) \
+            if rating_col is None else None if rating_col == -1 \
+            else int(rating_col)
+    else:
+        header_names = [f.strip('"') for f in fields]
+        roles = [column_role(f) for f in header_names]
+        for role, column in given.items():  # Given columns first.
+            if isinstance(column, str):
+                index[role] = _named(header_names, column, role, name)
+            elif column is not None:
+                index[role] = None if column == -1 else int(column)
+                _check_position(header_names, roles, index[role], role, name)
+        taken = set(index.values())
+        for role, column in given.items():  # Then the others by name.
+            if column is not None:
+                continue
+            found = [i for i, r in enumerate(roles)
+                     if r == role and i not in taken]
+            if len(found) == 1 or (role == 'rating' and not found):
+                index[role] = found[0] if found else None
+                continue
+            what = ('none' if not found else ' and '.join(
+                repr(header_names[i]) for i in found))
+            flags = ('--rating-col (a name, an index, or -1 for none)'
+                     if role == 'rating' else
+                     '--user-col and --item-col (names or 0-based indices)')
+            raise DataFormatError(
+                name, f'cannot tell the {role} column from the header '
+                f'{header_names} (candidates: {what}); pass {flags}', line=1)
+    if index['user'] == index['item']:
+        raise DataFormatError(name, f'the user and the item column are the '
+                              f'same column ({index["user"]})')
+    return bool(header), index
+
+
+def _named(header: List[str], column: str, role: str, path: str) -> int:
+    if column in header:
+        return header.index(column)
+    folded = [h.lower() for h in header]
+    if folded.count(column.lower()) == 1:
+        return folded.index(column.lower())
+    raise DataFormatError(
+        path, f"no {role} column named '{column}' in the header {header}",
+        line=1)
+
+
+def _check_position(header: List[str], roles: List[Optional[str]],
+                    column: Optional[int], role: str, path: str):
+    r"""Refuses a column index whose header names another role, such as
+    ``--user-col 0`` on a header ``item,user``."""
+    if column is None:
+        return
+    if column >= len(header):
         raise DataFormatError(
-            path, f"no {what} column named '{column}' in the header "
-            f'{header}', line=1)
-    return header.index(column)
+            path, f'{_FLAGS[role]} {column} is out of range: the header '
+            f'{header} has {len(header)} columns', line=1)
+    if roles[column] not in (None, role):
+        raise DataFormatError(
+            path, f"{_FLAGS[role]} {column} is the column "
+            f"'{header[column]}', named as the {roles[column]} column; give "
+            f'the {role} column by its name in the header {header}', line=1)
+
+
+def detect_columns(
+    path: str,
+    sep: Optional[str] = None,
+    user_col: Optional[Column] = None,
+    item_col: Optional[Column] = None,
+    rating_col: Optional[Column] = None,
+    header: Union[bool, str] = 'auto',
+    encoding: str = 'utf-8',
+) -> Dict:
+    r"""Reads the first line of a delimited file and settles how
+    :func:`read_table` reads it, by the rules given there.
+
+    Returns:
+        dict: ``{'sep', 'user_col', 'item_col', 'rating_col', 'header'}``,
+        the canonical arguments of :func:`read_table` for this file: the
+        separator found, :obj:`header` as a :obj:`bool`, the columns by
+        their header name when there is a header and by 0-based index
+        otherwise, and ``rating_col=-1`` for implicit data. Passing them
+        back reads the file the same way.
+    """
+    with _readable(path, encoding), open_text(path, encoding=encoding) as f:
+        first = f.readline().lstrip('\ufeff')
+    if not first.strip():
+        raise DataFormatError(path, 'the file is empty')
+    if sep is None:
+        sep = sniff_separator(first)
+    fields = _fields(first, sep)
+    header, index = _layout(fields, path, user_col, item_col, rating_col,
+                            header)
+
+    def canonical(i):
+        if i is None:
+            return -1
+        return fields[i].strip('"') if header else i
+
+    return dict(sep=sep, user_col=canonical(index['user']),
+                item_col=canonical(index['item']),
+                rating_col=canonical(index['rating']), header=header)
 
 
 def read_table(
     path: str,
     sep: Optional[str] = '\t',
-    user_col: Column = 0,
-    item_col: Column = 1,
+    user_col: Optional[Column] = None,
+    item_col: Optional[Column] = None,
     rating_col: Optional[Column] = None,
     header: Union[bool, str] = False,
     encoding: str = 'utf-8',
@@ -112,42 +297,52 @@ def read_table(
     r"""Reads a delimited interaction file, one ``user, item[, rating, ...]``
     row per line.
 
+    Columns are found by name when the file has a header and by position
+    only when it has none:
+
+    * With a header, a column given by name is looked up in it (exactly,
+      else case-insensitively), a column given by index is taken as is but
+      refused when its header names another role (``user_col=0`` on
+      ``item,user``), and a column not given is the one header field named
+      like its role (:obj:`COLUMN_NAMES`: ``user``, ``userId``, ``user_id``,
+      ``uid``, ...; ``item``, ``movieId``, ``business_id``, ``artistID``,
+      ``song``, ...; ``rating``, ``stars``, ``weight``, ``plays``,
+      ``count``, ...). No such field, or two, for the user or the item (or
+      two for the rating) is a :class:`DataFormatError` that lists the
+      header; no rating field means implicit data.
+    * Without a header, the user and item are columns ``0`` and ``1`` and
+      the rating the third column when there is one.
+
     Args:
         path (str): The file (or the archive holding :obj:`member`).
         sep (str, optional): The field separator (may be several characters,
             such as ``'::'``); :obj:`None` splits on any whitespace.
-        user_col, item_col (int or str): Column positions, or header names.
+        user_col, item_col (int or str, optional): Column indices (from
+            ``0``), or header names; :obj:`None` finds them as above.
         rating_col (int or str, optional): The rating or play-count column;
-            :obj:`None` for implicit data.
+            :obj:`None` finds it as above, ``-1`` reads implicit data.
         header (bool or str): Whether the first line is a header. ``'auto'``
-            takes it as one when its rating field is not a number, or when a
-            column is given by name.
+            takes it as one when a column is given by name, when it names a
+            known column (:obj:`COLUMN_NAMES`) and holds no number, or when
+            its rating field (the given one, else the third) is not a
+            number.
         encoding (str): The text encoding.
         member (str, optional): The file inside an archive at :obj:`path`.
     """
     name = f'{path}:{member}' if member else path
     users, items = _Vocabulary(), _Vocabulary()
     user_codes, item_codes, ratings = array('q'), array('q'), array('d')
-    by_name = any(isinstance(c, str) for c in (user_col, item_col, rating_col))
 
-    with open_text(path, member, encoding) as f:
-        first = f.readline()
+    with _readable(name, encoding), open_text(path, member, encoding) as f:
+        first = f.readline().lstrip('\ufeff')
         if not first.strip():
             raise DataFormatError(name, 'the file is empty')
-        fields = [t.strip() for t in first.rstrip('\r\n').split(sep)]
-        if header == 'auto':
-            header = by_name or (isinstance(rating_col, int)
-                                 and len(fields) > rating_col
-                                 and not _is_number(fields[rating_col]))
-        elif by_name and not header:
-            raise DataFormatError(name, 'columns given by name need a header')
+        header, index = _layout(_fields(first, sep), name, user_col,
+                                item_col, rating_col, header)
+        user_col, item_col, rating_col = (index['user'], index['item'],
+                                          index['rating'])
         start = 2 if header else 1
         lines = f if header else _chain(first, f)
-        if header:
-            user_col = _resolve(fields, user_col, name, 'user')
-            item_col = _resolve(fields, item_col, name, 'item')
-            if rating_col is not None:
-                rating_col = _resolve(fields, rating_col, name, 'rating')
         width = 1 + max(c for c in (user_col, item_col, rating_col)
                         if c is not None)
 
@@ -193,6 +388,22 @@ def _is_number(token: str) -> bool:
 def _chain(first: str, rest: TextIO) -> Iterator[str]:
     yield first
     yield from rest
+
+
+@contextmanager
+def _readable(name: str, encoding: str) -> Iterator[None]:
+    r"""Turns undecodable text and broken compression into a
+    :class:`DataFormatError` naming the file."""
+    try:
+        yield
+    except UnicodeDecodeError as e:
+        raise DataFormatError(
+            name, f'not {encoding} text ({e.reason}, byte '
+            f'{bytes([e.object[e.start]])!r}); convert it to {encoding}') \
+            from None
+    except (gzip.BadGzipFile, EOFError, zipfile.BadZipFile,
+            tarfile.TarError) as e:
+        raise DataFormatError(name, f'cannot be decompressed: {e}') from None
 
 
 def read_json_lines(
