@@ -28,8 +28,8 @@ class UserItemIndex:
     lookups and membership tests.
 
     Args:
-        edge_index (torch.Tensor): ``[2, E]`` (user, item) pairs, no
-            duplicates.
+        edge_index (torch.Tensor): ``[2, E]`` edges ``(source, target)`` =
+            (user, item), no duplicates.
         num_users (int): The number of users.
         num_items (int): The number of items.
     """

@@ -33,8 +33,9 @@ class TripletSampler(BaseSampler):
     ``('user', 'interacts', 'item')`` edges (and their reverse).
 
     Args:
-        graph (torch.Tensor): ``[2, E]`` (user, item) interactions that
-            histories come from (the message-passing edges).
+        graph (torch.Tensor): ``[2, E]`` interactions ``(source, target)``
+            = (user, item) that histories come from (the message-passing
+            edges).
         num_users (int): The number of users.
         num_items (int): The number of items.
         max_history (int): The history size :math:`L` (``0``: no history,

@@ -107,11 +107,13 @@ class Recommender(torch.nn.Module):
         Args:
             user (torch.Tensor): ``[U]`` users.
             k (int): The list length.
-            edge_index (torch.Tensor): ``[2, E]`` known (user, item)
-                interactions, such as the training ones: the users'
-                histories, and the items left out by default.
-            exclude (torch.Tensor, optional): ``[2, X]`` pairs never
-                recommended (default: :obj:`edge_index`; pass an empty
+            edge_index (torch.Tensor): ``[2, E]`` known interactions,
+                edges ``(source, target)`` = (user, item), such as the
+                training ones: the users' histories (drawn from them as
+                ``(history item, row in user)`` edges), and the items left
+                out by default.
+            exclude (torch.Tensor, optional): ``[2, X]`` (user, item) pairs
+                never recommended (default: :obj:`edge_index`; pass an empty
                 ``[2, 0]`` tensor to leave nothing out).
             generator (torch.Generator, optional): Draws the histories.
             explain (bool): Also return the model's :meth:`explain` of the
