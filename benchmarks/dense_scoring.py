@@ -5,10 +5,10 @@ N memories, d = 100) on the Yelp2018 graph's sizes, with the real users'
 training histories when the data set is found (else random ones):
 
 * ``reference``: the authors' way, materialising ``[U, I, L+1, d]`` keys and
-  relations per chunk of users (reference_implementation.md section 1.6);
-* ``gemm``: the plain GEMM factorisation of reference section 7, one user at
-  a time (key logits ``[I, L+1, N]`` by one product, relations in memory
-  coordinates);
+  relations per chunk of users (``huitre/models/hiers/hlr.py`` and
+  ``attram.py`` in https://github.com/deezer/recsys21-hlr);
+* ``gemm``: the plain GEMM factorisation, one user at a time (key logits
+  ``[I, L+1, N]`` by one product, relations in memory coordinates);
 * ``ours``: :meth:`hlr_graph.models.HLR.score` as the evaluator calls it
   (blocks of users and items, softmax normalisers folded into products).
 
@@ -102,14 +102,14 @@ def ours(model, user, history, count: int, blocks=None):
         users, logits = (int(n) for n in blocks.split(':'))
         relational.DENSE_BLOCKS = {**default,
                                    model.device.type: (users, logits)}
-    rows = history[:, history[0] < count]
+    rows = history[:, history[1] < count]  # (history item, user row).
     try:
         tic = clocks()
         for start in range(0, count, 441):
             chunk = slice(start, min(start + 441, count))
-            sel = (rows[0] >= chunk.start) & (rows[0] < chunk.stop)
+            sel = (rows[1] >= chunk.start) & (rows[1] < chunk.stop)
             model.score(user[chunk], torch.stack(
-                [rows[0][sel] - chunk.start, rows[1][sel]]))
+                [rows[0][sel], rows[1][sel] - chunk.start]))
     finally:
         relational.DENSE_BLOCKS = default
     scope = 'measured' if count == user.numel() else 'extrapolated'
@@ -146,9 +146,9 @@ def main(argv=None):
             user, torch.Generator().manual_seed(0))
         source = 'Yelp2018 training + validation histories (unpop)'
     except Exception as e:  # No data: random histories of the same size.
-        history = torch.stack([user.repeat_interleave(args.history),
-                               torch.randint(num_items,
-                                             (num_users * args.history, ))])
+        history = torch.stack([torch.randint(num_items,
+                                             (num_users * args.history, )),
+                               user.repeat_interleave(args.history)])
         source = f'random histories ({type(e).__name__})'
     model = HLR(num_users, num_items, num_memories=args.memories,
                 max_history=args.history).eval().to(args.device)
@@ -164,8 +164,8 @@ def main(argv=None):
     with torch.no_grad():
         items = model.embeddings()[1]
         sample = user[:args.sample]
-        part = history[:, history[0] < args.sample]
-        context, mask = to_dense_batch(items[part[1]], part[0],
+        part = history[:, history[1] < args.sample]
+        context, mask = to_dense_batch(items[part[0]], part[1],
                                        batch_size=args.sample)
         expected = model.score(sample, part)
         for method in args.method:

@@ -28,8 +28,19 @@ from hlr_graph.train import TrainConfig, Trainer
 
 class LightGCNHLR(HLR):
     r"""HLR whose user and item vectors come from LightGCN over the training
-    interactions; everything else (relations, loss, exact dense scoring) is
-    HLR's. The norm bound applies to LightGCN's input table."""
+    interactions; everything else (relations over ``(history item, query)``
+    edges, loss, exact dense scoring) is HLR's. The norm bound applies to
+    LightGCN's input table.
+
+    Args:
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+        edge_index (torch.Tensor): ``[2, E]`` training edges ``(source,
+            target)`` = (user, item); LightGCN propagates over them in both
+            directions.
+        num_layers (int): LightGCN's layers. (default: ``2``)
+        **kwargs: The arguments of :class:`~hlr_graph.models.HLR`.
+    """
     def __init__(self, num_users: int, num_items: int, edge_index: Tensor,
                  num_layers: int = 2, **kwargs):
         super().__init__(num_users, num_items, **kwargs)
@@ -82,7 +93,7 @@ def main(argv=None):
         tic = time.perf_counter()
         fit = Trainer(model, data, TrainConfig(epochs=args.epochs, lr=args.lr,
                                                seed=args.seed)).fit()
-        metrics = evaluator.evaluate(model)['metrics']
+        metrics = evaluator.evaluate(model, progress=True)['metrics']
         rows.append((name, fit['best_epoch'], time.perf_counter() - tic,
                      metrics))
     print(f'\n{args.dataset}, {args.epochs} epochs, lr {args.lr}, margin '

@@ -84,7 +84,8 @@ def test_adacml_forward_by_hand():
     model = AdaCML(1, 3, embedding_dim=2, max_history=-1)
     set_(model.user_emb.weight, [[0.5, 0.5]])
     set_(model.item_emb.weight, [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
-    history = torch.tensor([[0, 0], [0, 1]])  # Query 0 remembers 0 and 1.
+    # (source, target) = (history item, query): query 0 remembers 0 and 1.
+    history = torch.tensor([[0, 1], [0, 0]])
     target = torch.tensor([0.6, 0.8])
     alpha = torch.softmax(torch.tensor([0.6, 0.8]), 0)  # q_t . q_j
     moved = torch.tensor([0.5, 0.5]) + alpha[0] * torch.tensor(
@@ -93,8 +94,8 @@ def test_adacml_forward_by_hand():
     distance = model(torch.tensor([0]), torch.tensor([2]), history)
     assert distance.item() == pytest.approx(expected.item(), abs=1e-6)
     scores = model.score(torch.tensor([0]), history)
-    pairs = torch.stack([torch.arange(3).repeat_interleave(2),
-                         torch.tensor([0, 1]).repeat(3)])
+    pairs = torch.stack([torch.tensor([0, 1]).repeat(3),
+                         torch.arange(3).repeat_interleave(2)])
     assert torch.allclose(scores[0], -model(torch.zeros(3, dtype=torch.long),
                                             torch.arange(3), pairs),
                           atol=1e-6)
@@ -188,12 +189,12 @@ def test_losses_are_sums_over_triplets(name, device):
     edge_index = torch.tensor([[0, 0, 1, 2], [1, 2, 2, 3]])
     torch.manual_seed(0)
     model = build_model(name, 3, 5, edge_index, embedding_dim=4).to(device)
-    history = torch.tensor([[0, 1, 1], [2, 1, 3]])  # (query, item).
+    history = torch.tensor([[2, 1, 3], [0, 1, 1]])  # (item, query).
     batch = TripletBatch(torch.tensor([0, 1]), torch.tensor([1, 2]),
                          torch.tensor([4, 0]), history)
     twice = TripletBatch(batch.user.repeat(2), batch.pos.repeat(2),
                          batch.neg.repeat(2), torch.cat(
-                             [history, history + torch.tensor([[2], [0]])],
+                             [history, history + torch.tensor([[0], [2]])],
                              dim=1))
     batch, twice = batch.to(device), twice.to(device)
     assert model.loss(twice).item() == pytest.approx(

@@ -1,3 +1,6 @@
+import math
+import warnings
+
 import pytest
 import torch
 from torch_geometric.testing import withCUDA
@@ -8,14 +11,17 @@ from hlr_graph.models import (
     CML,
     HLR,
     LRML,
+    Explanation,
     HLRPlusPlus,
     build_model,
     default_hyperparameters,
+    rank_items,
 )
 from hlr_graph.nn import translation_distance
 from hlr_graph.train import TrainConfig, Trainer
 
-HISTORY = torch.tensor([[0, 0, 0, 1, 2, 2], [1, 2, 3, 4, 5, 6]])
+# (source, target) = (history item, query):
+HISTORY = torch.tensor([[1, 2, 3, 4, 5, 6], [0, 0, 0, 1, 2, 2]])
 
 
 def batch(history=HISTORY, device='cpu'):
@@ -103,9 +109,9 @@ def test_model_scores_equal_pairwise_distances(cls, kwargs, monkeypatch,
     history, items = HISTORY.to(device), torch.arange(9, device=device)
     scores = model.score(torch.tensor([0, 1, 2], device=device), history)
     for u in range(3):
-        mine = history[1][history[0] == u]
-        edges = torch.stack([items.repeat_interleave(mine.numel()),
-                             mine.repeat(9)])
+        mine = history[0][history[1] == u]
+        edges = torch.stack([mine.repeat(9),
+                             items.repeat_interleave(mine.numel())])
         expected = -model(torch.full((9, ), u, device=device), items, edges)
         assert torch.allclose(scores[u], expected, atol=1e-5)
 
@@ -183,3 +189,105 @@ def test_loss_on_compacted_rows_equals_the_pairwise_distances(cls, device):
     expected = torch.relu(model(b.user, b.pos, b.history) -
                           model(b.user, b.neg, b.history) + 2.0).sum()
     assert torch.allclose(model.loss(b), expected, atol=1e-6)
+
+
+def test_batch_history_feeds_the_layers_unchanged():
+    # TripletBatch.history is (history item, query), the layers' order: the
+    # batch's edges go into ItemItemRelationConv as they are.
+    torch.manual_seed(4)
+    model = HLR(5, 9, embedding_dim=8, num_memories=4)
+    users, items = model.embeddings()
+    b = batch()
+    p, q = users[b.user], items[b.pos]
+    expected = p + model.relation((items, q), p, b.history)
+    moved = model.translate(users, items, b.user, b.pos, b.history)
+    assert torch.equal(moved, expected)
+    with pytest.raises(ValueError, match=r'edge_index\[1\] holds 6'):
+        model.relation((items, q), p, b.history.flip(0))
+
+
+@pytest.mark.parametrize('name', ['hlr', 'hlrpp', 'adacml'])
+def test_models_with_relations_warn_once_without_history(name):
+    model = build_model(name, 5, 9, embedding_dim=4, max_history=3)
+    empty = batch(history=torch.empty(2, 0, dtype=torch.long))
+    with pytest.warns(UserWarning, match=r'max_history=3 items, but a '
+                      r'training batch holds no history edge'):
+        model.loss(empty)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        model.loss(empty)  # Once per model.
+        model.loss(batch())
+    with pytest.warns(UserWarning, match='no history edge'):
+        build_model(name, 5, 9, embedding_dim=4, max_history=3).loss(empty)
+
+
+@pytest.mark.parametrize('name, settings', [
+    ('cml', {}), ('lrml', {}), ('hlr', dict(max_history=0))])
+def test_models_without_relations_do_not_warn(name, settings):
+    model = build_model(name, 5, 9, embedding_dim=4, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        model.loss(batch(history=torch.empty(2, 0, dtype=torch.long)))
+
+
+def test_explanation_entropy_by_hand():
+    log = math.log
+    # User 0: 3 history items and the user slot; user 1: 1 item and the slot.
+    why = Explanation(
+        history=torch.tensor([[1, 2, 3], [5, -1, -1]]),
+        attention=torch.tensor([[[.25, .25, .25], [1., 0., 0.]],
+                                [[.5, 0., 0.], [.2, 0., 0.]]]),
+        slot_attention=torch.tensor([[.25, 0.], [.5, .8]]),
+        memory=torch.zeros(2, 2, 4))
+    entropy, max_entropy = why.entropy()
+    assert entropy.shape == max_entropy.shape == (2, 2)
+    assert torch.allclose(entropy, torch.tensor([
+        [log(4), 0.], [log(2), -(.2 * log(.2) + .8 * log(.8))]]))
+    assert torch.allclose(max_entropy, torch.tensor([[log(4), log(4)],
+                                                     [log(2), log(2)]]))
+    # Without a user slot: the history alone; one slot or none gives 0.
+    why = Explanation(history=torch.tensor([[7, 8], [4, -1], [-1, -1]]),
+                      attention=torch.tensor([[[.5, .5]], [[1., 0.]],
+                                              [[0., 0.]]]),
+                      slot_attention=None, memory=torch.zeros(3, 1, 4))
+    entropy, max_entropy = why.entropy()
+    assert torch.allclose(entropy, torch.tensor([[log(2)], [0.], [0.]]))
+    assert torch.allclose(max_entropy, torch.tensor([[log(2)], [0.], [0.]]))
+
+
+@pytest.mark.parametrize('cls', [HLR, HLRPlusPlus])
+def test_explanation_entropy_of_a_model(cls):
+    torch.manual_seed(2)
+    model = cls(5, 9, embedding_dim=8, num_memories=4, max_history=-1)
+    known = torch.tensor([[0, 0, 0, 2, 2], [1, 2, 3, 5, 6]])
+    _, _, why = model.recommend(torch.tensor([0, 2]), 3, known, explain=True)
+    entropy, max_entropy = why.entropy()
+    slots = 1 if cls is HLR else 0  # HLR's user slot.
+    assert torch.allclose(max_entropy[0], torch.full((3, ), math.log(
+        3 + slots)))
+    assert torch.allclose(max_entropy[1], torch.full((3, ), math.log(
+        2 + slots)))
+    assert ((entropy >= 0) & (entropy <= max_entropy + 1e-6)).all()
+    # A fresh model's attention is close to uniform:
+    assert (entropy / max_entropy > 0.9).all()
+
+
+def test_rank_items_reads_history_in_chunks_and_reports_progress():
+    torch.manual_seed(5)
+    model = HLR(4, 9, embedding_dim=8, num_memories=4, max_history=-1)
+    with torch.no_grad():
+        model.memory.memories.mul_(3)
+    # (history item, row in user), sorted by row; row 1 has no history.
+    history = torch.tensor([[1, 2, 3, 4, 5, 6], [0, 0, 0, 2, 3, 3]])
+    user = torch.tensor([0, 1, 2, 3])
+    expected = model.score(user, history)
+    seen = []
+    items, scores = rank_items(model.score, user, 9, 9, history=history,
+                               max_scores=18, progress=seen.append)
+    assert seen == [2, 2]  # Two users per chunk of 18 scores.
+    assert torch.allclose(scores, expected.sort(dim=1, descending=True)[0])
+    for row in range(4):  # Each row scored with its own history only:
+        mine = history[0][history[1] == row]
+        alone = model.score(user[row:row + 1], torch.stack(
+            [mine, torch.zeros_like(mine)]))
+        assert torch.allclose(alone[0], expected[row])

@@ -1,4 +1,5 @@
 import copy
+import io
 import math
 
 import pytest
@@ -8,6 +9,7 @@ from torch_geometric.testing import withCUDA
 from hlr_graph.data import SyntheticMultiInterest, split_edges
 from hlr_graph.evaluation import Evaluator, make_cohorts, ranking_metrics
 from hlr_graph.models import CML, MostPopular, top_k
+from hlr_graph.progress import Progress
 from hlr_graph.train import TrainConfig, Trainer
 
 # User A (row 0) ranks [3, 1, 7, 2] with relevant {1, 2, 9}: hits at 2 and 4.
@@ -125,3 +127,32 @@ def test_evaluator_matches_metrics_on_its_lists(trained):
     assert report['num_users'] == len(relevant)
     assert report['cohort_size'] == len(relevant) // 3
     assert set(report['cohorts']) == set(report['metrics'])
+
+
+def test_ranking_shows_users_ranked_out_of_the_total(trained, monkeypatch):
+    data, model, _ = trained
+    log = io.StringIO()
+
+    def progress(total, desc, unit, enabled=True):
+        # Plain lines (log is not a terminal), one per update.
+        return Progress(total, desc, unit, enabled, interval=0.0, file=log)
+
+    monkeypatch.setattr('hlr_graph.evaluation.evaluator.Progress', progress)
+    evaluator = Evaluator(data, 'test', ks=(10, ), num_cohorts=0,
+                          max_scores=40 * data['item'].num_nodes)
+    total = evaluator.users.numel()
+    assert total > 40  # Several chunks.
+    items, _ = evaluator.rank(model, progress=True)
+    lines = log.getvalue().splitlines()
+    assert len(lines) == -(-total // 40)
+    assert lines[0].startswith('ranking (test): ') and \
+        f'(40/{total} users)' in lines[0]
+    assert f'100% ({total}/{total} users)' in lines[-1]
+    assert torch.equal(items, evaluator.rank(model)[0])  # Same lists.
+    log.truncate(0)
+    log.seek(0)
+    evaluator.rank(model)  # Off by default.
+    assert log.getvalue() == ''
+    report = evaluator.evaluate(model, progress=True)
+    assert report['metrics'] == evaluator.report(items)['metrics']
+    assert f'100% ({total}/{total} users)' in log.getvalue()

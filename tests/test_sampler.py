@@ -17,6 +17,7 @@ from hlr_graph.loader import (
     HistorySampler,
     TripletBatch,
     TripletLoader,
+    TripletSampler,
     UserItemIndex,
     sample_negatives,
 )
@@ -65,7 +66,7 @@ def test_batches_respect_history_and_negative_rules(sampling):
             for b, (u, pos, neg) in enumerate(zip(triplets.user.tolist(),
                                                   triplets.pos.tolist(),
                                                   triplets.neg.tolist())):
-                history = triplets.history[1][triplets.history[0] == b]
+                history = triplets.history[0][triplets.history[1] == b]
                 assert pos not in history.tolist()  # No target leakage.
                 assert neg not in items_of[u]  # Never a training positive.
                 assert set(history.tolist()) <= items_of[u] - {pos}
@@ -88,7 +89,7 @@ def test_validation_negatives_avoid_train_and_valid(data_root):
         t = TripletBatch.from_hetero(batch)
         for u, neg in zip(t.user.tolist(), t.neg.tolist()):
             assert neg not in known[u]
-        for b, item in t.history.t().tolist():  # Histories: training items.
+        for item, b in t.history.t().tolist():  # Histories: training items.
             assert item in train_items[t.user[b].item()]
 
 
@@ -202,7 +203,7 @@ def test_link_neighbor_loader_batches_drop_the_target():
     for batch in loader:
         t = TripletBatch.from_hetero(batch)
         for b, (u, pos) in enumerate(zip(t.user.tolist(), t.pos.tolist())):
-            history = t.history[1][t.history[0] == b].tolist()
+            history = t.history[0][t.history[1] == b].tolist()
             assert pos not in history
             assert set(history) <= items_of[u]
             seen[len(history) > 0] += 1
@@ -227,3 +228,40 @@ def test_loader_processes_draw_their_own_negatives():
     again = first_batches()  # And the seeds come from the loader's seed.
     assert torch.equal(again[0].neg, first.neg)
     assert torch.equal(again[1].history, second.history)
+
+
+def test_history_edges_run_from_item_to_query():
+    # One convention, PyG's (source, target): (history item, query).
+    data = random_graph(seed=7)
+    items_of = neighbours(data[INTERACTS].edge_index)
+    loader = TripletLoader(data, max_history=3, batch_size=16, seed=0)
+    t = TripletBatch.from_hetero(next(iter(loader)))
+    item, query = t.history
+    assert query.max() < 16 and (query.diff() >= 0).all()  # Sorted queries.
+    assert item.max() >= 16  # Item ids, not triplet rows.
+    for j, b in t.history.t().tolist():
+        assert j in items_of[t.user[b].item()] - {t.pos[b].item()}
+    # compact() keeps the order: items index the compacted item table.
+    user_nodes, item_nodes, compact = t.compact()
+    assert torch.equal(item_nodes[compact.history[0]], item)
+    assert torch.equal(compact.history[1], query)
+
+    # Scoring histories: (history item, row in user), sorted by row.
+    index = UserItemIndex(data[INTERACTS].edge_index, 30, 25)
+    user = torch.tensor([4, 2, 9])
+    item, row = HistorySampler(index, max_history=-1).sample_rows(user)
+    assert (row.diff() >= 0).all() and row.max() == 2
+    for j, r in zip(item.tolist(), row.tolist()):
+        assert j in items_of[user[r].item()]
+    assert row.numel() == sum(len(items_of[u]) for u in user.tolist())
+
+
+def test_triplet_loader_requires_the_history_size():
+    # A silent max_history=0 turns HLR into CML: the size must be given.
+    data = random_graph(seed=8)
+    with pytest.raises(TypeError, match='max_history'):
+        TripletLoader(data, batch_size=4)
+    with pytest.raises(TypeError, match='max_history'):
+        TripletSampler(data[INTERACTS].edge_index, 30, 25)
+    batch = next(iter(TripletLoader(data, max_history=0, batch_size=4)))
+    assert TripletBatch.from_hetero(batch).history.size(1) == 0

@@ -1,6 +1,6 @@
 r"""Full-ranking evaluation of a recommender on held-out interactions."""
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -18,12 +18,14 @@ from hlr_graph.evaluation.metrics import ranking_metrics
 from hlr_graph.loader.history import HistorySampler, UserItemIndex
 from hlr_graph.models.base import Recommender
 from hlr_graph.models.ranking import MAX_SCORES, rank_items
+from hlr_graph.progress import Progress
 
 
 def make_cohorts(users: Tensor, num_cohorts: int = 5, size: int = 10_000,
                  seed: int = 2021) -> List[Tensor]:
     r""":obj:`num_cohorts` disjoint cohorts of :obj:`size` users drawn at
-    random (the reference protocol); smaller when there are fewer than
+    random (the authors' protocol, ``huitre/models/recommender.py`` in
+    https://github.com/deezer/recsys21-hlr); smaller when there are fewer than
     ``num_cohorts * size`` users, each then holding
     ``len(users) // num_cohorts``."""
     size = min(size, users.numel() // num_cohorts)
@@ -85,9 +87,22 @@ class Evaluator:
         self.seed, self.max_scores = seed, max_scores
 
     @torch.no_grad()
-    def rank(self, model: Recommender, k: Optional[int] = None):
+    def rank(self, model: Recommender, k: Optional[int] = None,
+             progress: bool = False) -> Tuple[Tensor, Tensor]:
         r"""``(items, scores)``, each ``[len(users), k]``, of
-        :attr:`users` (default :obj:`k`: the largest cut-off)."""
+        :attr:`users` (default :obj:`k`: the largest cut-off).
+
+        Models that read histories get ``[2, E]`` history edges ``(source,
+        target)`` = (history item, row in :attr:`users`) of the known
+        interactions (:meth:`~hlr_graph.loader.HistorySampler.sample_rows`).
+
+        Args:
+            model (Recommender): The model.
+            k (int, optional): The list length.
+            progress (bool): Show the users ranked out of the total
+                (:class:`~hlr_graph.progress.Progress`, unit ``'users'``).
+                (default: :obj:`False`)
+        """
         model.eval()
         history = None
         if model.max_history != 0:  # Drawn once, whatever the chunking.
@@ -95,9 +110,12 @@ class Evaluator:
             history = HistorySampler(
                 self.known, model.max_history,
                 model.history_sampling).sample_rows(self.users, generator)
-        items, scores = rank_items(model.score, self.users.to(model.device),
-                                   k or max(self.ks), self.num_items,
-                                   self.known, history, self.max_scores)
+        with Progress(self.users.numel(), f'ranking ({self.split})', 'users',
+                      enabled=progress) as bar:
+            items, scores = rank_items(
+                model.score, self.users.to(model.device), k or max(self.ks),
+                self.num_items, self.known, history, self.max_scores,
+                progress=bar if progress else None)
         return items.cpu(), scores.cpu()
 
     def measure(self, items: Tensor, users: Optional[Tensor] = None
@@ -133,10 +151,11 @@ class Evaluator:
             out['cohort_size'] = self.cohorts[0].numel()
         return out
 
-    def evaluate(self, model: Recommender) -> Dict:
+    def evaluate(self, model: Recommender, progress: bool = False) -> Dict:
         r"""Ranks and measures (:meth:`rank`, then :meth:`report`), adding
-        the time taken as ``'seconds'``."""
+        the time taken as ``'seconds'``; :obj:`progress` shows the users
+        ranked (:meth:`rank`)."""
         start = time.perf_counter()
-        out = self.report(self.rank(model)[0])
+        out = self.report(self.rank(model, progress=progress)[0])
         out['seconds'] = time.perf_counter() - start
         return out

@@ -14,7 +14,8 @@ For a user with relevant (held-out) items :math:`R` and hits
 
 These are :mod:`torch_geometric.metrics` definitions, averaged over users.
 The ``'reference'`` mode replaces MAP and MRR with the authors' code
-(reference_implementation.md section 5): ``map@K``
+(``huitre/evaluators/map.py`` and ``mrr.py`` in
+https://github.com/deezer/recsys21-hlr): ``map@K``
 :math:`= \frac{1}{K} \sum_{i: h_i = 1} P@i` and ``mrr@K``
 :math:`= \sum_{i: h_i = 1} 1 / i` (every hit counts, so it can exceed 1).
 

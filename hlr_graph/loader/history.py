@@ -28,8 +28,8 @@ class UserItemIndex:
     lookups and membership tests.
 
     Args:
-        edge_index (torch.Tensor): ``[2, E]`` (user, item) pairs, no
-            duplicates.
+        edge_index (torch.Tensor): ``[2, E]`` edges ``(source, target)`` =
+            (user, item), no duplicates.
         num_users (int): The number of users.
         num_items (int): The number of items.
     """
@@ -80,7 +80,9 @@ def sample_negatives(positives: UserItemIndex, user: Tensor,
 class HistorySampler:
     r"""Draws at most :obj:`max_history` items from each query user's
     neighbourhood, never the query's own target item (the user history
-    :math:`\mathcal{N}_u` of eq. 5, as the reference code samples it).
+    :math:`\mathcal{N}_u` of eq. 5, as the authors' code samples it,
+    ``huitre/data/generators/generator.py`` in
+    https://github.com/deezer/recsys21-hlr).
 
     Users with at most :obj:`max_history` candidates keep all of them.
     Larger neighbourhoods are subsampled afresh at each call, either
@@ -154,11 +156,13 @@ class HistorySampler:
 
     def sample_rows(self, user: Tensor,
                     generator: Optional[torch.Generator] = None) -> Tensor:
-        r"""``[2, E]`` history edges ``(row in user, item)`` of ``[U]``
-        users, sorted by row: the histories models read at scoring time,
-        drawn once for all users."""
+        r"""``[2, E]`` history edges ``(source, target)`` = (history item,
+        row in :obj:`user`) of ``[U]`` users, sorted by row: the histories
+        models read at scoring time
+        (:meth:`~hlr_graph.models.Recommender.score`), drawn once for all
+        users."""
         query, item, _ = self(user, generator=generator)
-        return torch.stack([query, item])
+        return torch.stack([item, query])
 
     def _unpop(self, start: Tensor, degree: Tensor, skip: Tensor,
                generator: Optional[torch.Generator]) -> Tensor:

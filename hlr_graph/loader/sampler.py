@@ -33,11 +33,13 @@ class TripletSampler(BaseSampler):
     ``('user', 'interacts', 'item')`` edges (and their reverse).
 
     Args:
-        graph (torch.Tensor): ``[2, E]`` (user, item) interactions that
-            histories come from (the message-passing edges).
+        graph (torch.Tensor): ``[2, E]`` interactions ``(source, target)``
+            = (user, item) that histories come from (the message-passing
+            edges).
         num_users (int): The number of users.
         num_items (int): The number of items.
-        max_history (int): The history size :math:`L` (``0``: no history).
+        max_history (int): The history size :math:`L` (``0``: no history,
+            ``-1``: every item), required.
         history_sampling (str): ``'random'`` (uniform, without replacement)
             or ``'unpop'`` (with replacement, ``~ 1 / popularity``).
         positives (torch.Tensor, optional): ``[2, P]`` interactions a negative
@@ -49,7 +51,7 @@ class TripletSampler(BaseSampler):
         graph: Tensor,
         num_users: int,
         num_items: int,
-        max_history: int = 0,
+        max_history: int,
         history_sampling: str = 'random',
         positives: Optional[Tensor] = None,
         seed: Optional[int] = None,

@@ -29,7 +29,11 @@ class TripletLoader(LinkLoader):
             ``edge_index`` holds the interactions histories are drawn from.
         edge_label_index (torch.Tensor, optional): ``[2, B_total]``
             supervision edges (default: the training edges themselves).
-        max_history (int): The history size :math:`L`. (default: ``0``)
+        max_history (int): The history size :math:`L`, required: ``0``
+            draws no history (CML's batches), ``-1`` every item. Pass the
+            model's :attr:`~hlr_graph.models.Recommender.max_history`: a
+            model with relations fed batches without histories trains as
+            plain CML.
         history_sampling (str): ``'random'`` or ``'unpop'``.
         positives (torch.Tensor, optional): ``[2, P]`` interactions negatives
             must avoid (default: the graph's edges).
@@ -41,7 +45,8 @@ class TripletLoader(LinkLoader):
         self,
         data: HeteroData,
         edge_label_index: Optional[Tensor] = None,
-        max_history: int = 0,
+        *,
+        max_history: int,
         history_sampling: str = 'random',
         positives: Optional[Tensor] = None,
         seed: Optional[int] = None,
@@ -73,9 +78,11 @@ class TripletBatch:
         user (torch.Tensor): ``[B]`` users.
         pos (torch.Tensor): ``[B]`` positive items.
         neg (torch.Tensor): ``[B]`` negative items.
-        history (torch.Tensor): ``[2, E]`` history edges ``(query, item)``:
-            row ``b`` of :obj:`history[0]` belongs to triplet ``b``; never the
-            triplet's own positive item.
+        history (torch.Tensor): ``[2, E]`` history edges ``(source,
+            target)`` = (history item, query), sorted by query: an edge
+            ``(j, b)`` puts item ``j`` in the history of triplet ``b``; never
+            the triplet's own positive item. Messages flow from the history
+            item to the query, as in PyG's ``source_to_target`` flow.
     """
     user: Tensor
     pos: Tensor
@@ -115,7 +122,7 @@ class TripletBatch:
         item = item_store.n_id[local_item[order[position]]]
         keep = item != pos[query]
         return cls(user_store.n_id[src], pos, neg,
-                   torch.stack([query[keep], item[keep]]))
+                   torch.stack([item[keep], query[keep]]))
 
     def compact(self) -> Tuple[Tensor, Tensor, 'TripletBatch']:
         r"""``(user_nodes, item_nodes, batch)``: the distinct users and
@@ -125,12 +132,12 @@ class TripletBatch:
         per lookup."""
         user_nodes, user = self.user.unique(return_inverse=True)
         item_nodes, item = torch.cat([self.pos, self.neg,
-                                      self.history[1]]).unique(
+                                      self.history[0]]).unique(
                                           return_inverse=True)
         pos, neg, history = item.split([self.pos.numel(), self.neg.numel(),
                                         self.history.size(1)])
         return user_nodes, item_nodes, TripletBatch(
-            user, pos, neg, torch.stack([self.history[0], history]))
+            user, pos, neg, torch.stack([history, self.history[1]]))
 
     def to(self, device) -> 'TripletBatch':
         return TripletBatch(self.user.to(device), self.pos.to(device),

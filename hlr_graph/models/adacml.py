@@ -19,12 +19,14 @@ class AdaCML(CML):
         \alpha_j \propto \exp(q_v^\top q_j), \quad
         d(u, v) = \|p_u + r_{u,v} - q_v\|_2^2,
 
-    as the reference code computes it (reference_implementation.md section 2:
-    attention over item embeddings, no memory, no user slot; the negative's
-    attention uses the negative as query). The attention is
-    :class:`~hlr_graph.nn.UserAttention`'s scatter softmax over each query's
-    history edges. Unlike the reference, training and ranking mask padding
-    the same way, and none leaks into the softmax.
+    as the authors' code computes it (``AttCML``,
+    ``huitre/models/atts/attcml.py`` in
+    https://github.com/deezer/recsys21-hlr: attention over item embeddings,
+    no memory, no user slot; the negative's attention uses the negative as
+    query). The attention is :class:`~hlr_graph.nn.UserAttention`'s scatter
+    softmax over each query's history edges ``(source, target)`` =
+    (history item, query). Unlike that code, training and ranking mask
+    padding the same way, and none leaks into the softmax.
 
     Args:
         num_users (int): The number of users.
@@ -43,7 +45,7 @@ class AdaCML(CML):
 
     def translate(self, users: Tensor, items: Tensor, user: Tensor,
                   target: Tensor, history: Tensor) -> Tensor:
-        query, item = history
+        item, query = history  # (source, target) = (history item, query).
         relation, _ = self.attention(items.index_select(0, target),
                                      items.index_select(0, item), query,
                                      user.numel())

@@ -1,4 +1,5 @@
 r"""The interface every recommender implements."""
+import warnings
 from itertools import chain
 from typing import Any, Optional, Tuple, Union
 
@@ -34,6 +35,7 @@ class Recommender(torch.nn.Module):
     def __init__(self, num_users: int, num_items: int):
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
+        self._warned_no_history = False
 
     @property
     def device(self) -> torch.device:
@@ -49,6 +51,24 @@ class Recommender(torch.nn.Module):
                              f"{HISTORY_SAMPLING}, got '{sampling}'")
         self.max_history, self.history_sampling = max_history, sampling
 
+    def check_history(self, batch: TripletBatch):
+        r"""Warns (once per model) when a model that reads histories
+        (:attr:`max_history` ``!= 0``) gets a training batch without any
+        history edge: built with ``max_history=0``, a loader silently turns
+        HLR into CML. Pass the model's :attr:`max_history` to
+        :class:`~hlr_graph.loader.TripletLoader`."""
+        if (self.max_history != 0 and batch.history.size(1) == 0
+                and not self._warned_no_history):
+            self._warned_no_history = True
+            warnings.warn(
+                f'{self.__class__.__name__} reads histories of '
+                f'max_history={self.max_history} items, but a training batch '
+                f'holds no history edge, so the relations are left out '
+                f'(it trains as CML); build the loader with '
+                f'TripletLoader(..., max_history=model.max_history) (or the '
+                f'batch only has users with a single item)',
+                stacklevel=3)
+
     def loss(self, batch: TripletBatch) -> Tensor:
         r"""The training loss of a triplet batch, summed over triplets."""
         raise NotImplementedError(f'{self.__class__.__name__} is not trained '
@@ -62,8 +82,10 @@ class Recommender(torch.nn.Module):
 
     def score(self, user: Tensor, history: Optional[Tensor] = None) -> Tensor:
         r"""``[U, num_items]`` scores of every item for ``[U]`` users, higher
-        is better. :obj:`history` holds ``[2, E]`` edges ``(row in user,
-        item)`` for models with :attr:`max_history` ``!= 0``."""
+        is better. :obj:`history` holds, for models with
+        :attr:`max_history` ``!= 0``, ``[2, E]`` edges ``(source, target)``
+        = (history item, row in :obj:`user`), sorted by row
+        (:meth:`~hlr_graph.loader.HistorySampler.sample_rows`)."""
         raise NotImplementedError
 
     def constrain_(self):
@@ -85,11 +107,13 @@ class Recommender(torch.nn.Module):
         Args:
             user (torch.Tensor): ``[U]`` users.
             k (int): The list length.
-            edge_index (torch.Tensor): ``[2, E]`` known (user, item)
-                interactions, such as the training ones: the users'
-                histories, and the items left out by default.
-            exclude (torch.Tensor, optional): ``[2, X]`` pairs never
-                recommended (default: :obj:`edge_index`; pass an empty
+            edge_index (torch.Tensor): ``[2, E]`` known interactions,
+                edges ``(source, target)`` = (user, item), such as the
+                training ones: the users' histories (drawn from them as
+                ``(history item, row in user)`` edges), and the items left
+                out by default.
+            exclude (torch.Tensor, optional): ``[2, X]`` (user, item) pairs
+                never recommended (default: :obj:`edge_index`; pass an empty
                 ``[2, 0]`` tensor to leave nothing out).
             generator (torch.Generator, optional): Draws the histories.
             explain (bool): Also return the model's :meth:`explain` of the
@@ -118,6 +142,7 @@ class Recommender(torch.nn.Module):
 
     def explain(self, user: Tensor, item: Tensor, history: Optional[Tensor]):
         r"""Why ``[U, k]`` recommended items scored as they did, given the
-        ``[2, E]`` history edges ``(row in user, item)`` that scored them."""
+        ``[2, E]`` history edges ``(source, target)`` = (history item, row in
+        :obj:`user`) that scored them."""
         raise NotImplementedError(f'{self.__class__.__name__} has no '
                                   f'explanations')

@@ -21,9 +21,10 @@ class CML(Recommender):
 
     summed over the batch, under :math:`\|p_u\|_2, \|q_v\|_2 \leq 1`, which
     :meth:`constrain_` enforces by clipping every row after each optimiser
-    step, as the reference code does. As there, no covariance regulariser or
-    WARP weight of the original CML is used. Items are ranked by
-    :math:`-\|p_u - q_v\|_2^2`.
+    step, as the authors' code does (``huitre/models/model.py`` and
+    ``cml.py`` in https://github.com/deezer/recsys21-hlr). As there, no
+    covariance regulariser or WARP weight of the original CML is used.
+    Items are ranked by :math:`-\|p_u - q_v\|_2^2`.
 
     It is also the base of the models that translate the user towards the
     target, :math:`d(u, v) = \|p_u + r_{u,v} - q_v\|_2^2` (LRML, TransCF,
@@ -50,7 +51,8 @@ class CML(Recommender):
         self.reset_parameters()
 
     def reset_parameters(self):
-        r"""Normal(0, 1 / sqrt(d)) initialisation, as the reference code."""
+        r"""Normal(0, 1 / sqrt(d)) initialisation, as the authors' code
+        (``huitre/models/model.py``)."""
         for emb in (self.user_emb, self.item_emb):
             torch.nn.init.normal_(emb.weight, std=emb.embedding_dim**-0.5)
 
@@ -69,15 +71,17 @@ class CML(Recommender):
             items (torch.Tensor): ``[num_items, d]`` all item vectors.
             user (torch.Tensor): ``[B]`` user ids.
             target (torch.Tensor): ``[B]`` target item ids.
-            history (torch.Tensor): ``[2, E]`` history edges (pair, item).
+            history (torch.Tensor): ``[2, E]`` history edges ``(source,
+                target)`` = (history item, query), a query being one of the
+                ``[B]`` pairs.
         """
         return users.index_select(0, user)
 
     def forward(self, user: Tensor, item: Tensor,
                 history: Optional[Tensor] = None) -> Tensor:
         r"""``[B]`` squared distances :math:`d(u, v)` of (user, item) pairs,
-        with ``[2, E]`` history edges (pair, item) for models that read
-        them."""
+        with ``[2, E]`` history edges ``(source, target)`` = (history item,
+        pair) for models that read them."""
         users, items = self.embeddings()
         if history is None:
             history = user.new_empty(2, 0)
@@ -89,7 +93,9 @@ class CML(Recommender):
         r"""The hinge loss of eq. (1) (eq. (8) with translations), summed
         over the batch. :meth:`translate` sees the batch's rows of the
         tables and the batch in indices into them
-        (:meth:`TripletBatch.compact`)."""
+        (:meth:`TripletBatch.compact`). A model that reads histories warns
+        once when a batch has none (:meth:`Recommender.check_history`)."""
+        self.check_history(batch)
         users, items = self.embeddings()
         user_nodes, item_nodes, batch = batch.compact()
         users = users.index_select(0, user_nodes)
@@ -104,13 +110,14 @@ class CML(Recommender):
 
     def dense_history(self, user: Tensor, history: Optional[Tensor]
                       ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        r"""For scoring ``[U]`` users with ``[2, E]`` history edges ``(row,
-        item)``: ``(p [U, d], items [num_items, d], context [U, L, d], mask
-        [U, L])``, the histories padded to the longest."""
+        r"""For scoring ``[U]`` users with ``[2, E]`` history edges
+        ``(source, target)`` = (history item, row in :obj:`user`), sorted by
+        row: ``(p [U, d], items [num_items, d], context [U, L, d], mask [U,
+        L])``, the histories padded to the longest."""
         users, items = self.embeddings()
         if history is None:
             history = user.new_empty(2, 0)
-        context, mask = to_dense_batch(items[history[1]], history[0],
+        context, mask = to_dense_batch(items[history[0]], history[1],
                                        batch_size=user.numel())
         return users.index_select(0, user), items, context, mask
 

@@ -1,6 +1,6 @@
 r"""HLR and HLR++ (Tran et al., RecSys 2021, section 3)."""
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -39,6 +39,31 @@ class Explanation:
     item_attention: Optional[Tensor] = None
     item_slot_attention: Optional[Tensor] = None
 
+    def entropy(self) -> Tuple[Tensor, Tensor]:
+        r"""How far the user attention of each recommendation is from
+        uniform: ``(entropy, max_entropy)``, each ``[U, k]``, in nats,
+
+        .. math::
+            H = -\sum_c \alpha_c \log \alpha_c, \qquad
+            H_{\max} = \log n,
+
+        over the :math:`n` slots the attention spreads over: the user's
+        history items, and the user slot when the model has one. The
+        weights are uniform when :math:`H = H_{\max}` (a ratio
+        :math:`H / H_{\max}` close to 1 says they single out nothing), and
+        fall on one slot when :math:`H = 0`; with one slot or none, both
+        are ``0``.
+        """
+        weights = [self.attention]
+        count = (self.history >= 0).sum(dim=1, keepdim=True)  # [U, 1]
+        if self.slot_attention is not None:
+            weights.append(self.slot_attention.unsqueeze(-1))
+            count = count + 1
+        alpha = torch.cat(weights, dim=-1)
+        entropy = -torch.special.xlogy(alpha, alpha).sum(dim=-1)
+        max_entropy = count.clamp(min=1).to(alpha.dtype).log()
+        return entropy, max_entropy.expand_as(entropy)
+
 
 class HLR(RelationalCML):
     r"""Hierarchical Latent Relations: user-item relations built on top of
@@ -54,8 +79,10 @@ class HLR(RelationalCML):
     all items by the factorised dense path
     (:meth:`~hlr_graph.nn.ItemItemRelationConv.dense`).
 
-    The reference code departs from the paper in places; each place is an
-    argument (reference_implementation.md section 1.8):
+    The authors' code (``HLRE``, ``huitre/models/hiers/hlr.py`` on
+    ``AttRAM``, ``huitre/models/hiers/attram.py``, in
+    https://github.com/deezer/recsys21-hlr) departs from the paper in
+    places; each place is an argument:
 
     * :obj:`user_slot` (``catex``): the user is one more slot of the history,
       carrying LRML's user-item relation. Default :obj:`True`, as the code
@@ -97,8 +124,8 @@ class HLR(RelationalCML):
     def translate(self, users: Tensor, items: Tensor, user: Tensor,
                   target: Tensor, history: Tensor) -> Tensor:
         p, q = users.index_select(0, user), items.index_select(0, target)
-        edge_index = history.flip(0)
-        return p + sum(conv((items, q), p, edge_index)
+        # history: (source, target) = (history item, query), as the layers.
+        return p + sum(conv((items, q), p, history)
                        for conv in self.branches())
 
     def memory_weights(self, item: Tensor, history: Tensor, mask: Tensor,
@@ -111,16 +138,18 @@ class HLR(RelationalCML):
                 history: Tensor) -> Explanation:
         r"""Attention and memory weights behind the scores of ``[U, k]``
         items of ``[U]`` users, read from the message-passing path with the
-        ``[2, E]`` history edges ``(row in user, item)`` that scored them."""
+        ``[2, E]`` history edges ``(source, target)`` = (history item, row in
+        :obj:`user`), sorted by row, that scored them
+        (:meth:`~hlr_graph.loader.HistorySampler.sample_rows`)."""
         users, items = self.embeddings()
         num_users, k = item.shape
         history = history.to(user.device)
         query = torch.arange(num_users,
                              device=user.device).repeat_interleave(k)
         target = items[item.reshape(-1).clamp(min=0)]
-        rowptr = cumsum(torch.bincount(history[0], minlength=num_users))
+        rowptr = cumsum(torch.bincount(history[1], minlength=num_users))
         owner, position = csr_gather(rowptr, query)
-        edges = torch.stack([history[1][position], owner])
+        edges = torch.stack([history[0][position], owner])
         explained = []
         for conv in self.branches():
             _, (edge_index, alpha, weight) = conv(
@@ -136,7 +165,7 @@ class HLR(RelationalCML):
                               else None, memory.view(num_users, k, -1)))
         (attention, slot, memory), *item_branch = explained
         out = Explanation(
-            history=to_dense_batch(history[1], history[0], fill_value=-1,
+            history=to_dense_batch(history[0], history[1], fill_value=-1,
                                    batch_size=num_users)[0],
             attention=attention, slot_attention=slot,
             memory=memory + sum(m for _, _, m in item_branch))
@@ -152,9 +181,10 @@ class HLRPlusPlus(HLR):
     .. math::
         \bar{r}_{u,v} = \bar{r}^I_{u,v} + \bar{r}^U_{u,v} \quad \text{(eq. 9)}.
 
-    As in the reference code, the item-item branch has no user slot by
-    default (the item attention already holds the target's user-item
-    relation). With :obj:`item_branch` off, HLR++ is HLR.
+    As in the authors' code (``JUPITER``, ``huitre/models/hiers/jupiter.py``
+    in https://github.com/deezer/recsys21-hlr), the item-item branch has no
+    user slot by default (the item attention already holds the target's
+    user-item relation). With :obj:`item_branch` off, HLR++ is HLR.
 
     Args:
         user_slot (bool): The user slot of the item-item branch.

@@ -11,10 +11,11 @@ class LRML(RelationalCML):
         r_{u,v} = \mathrm{memory}(p_u, q_v), \quad
         d(u, v) = \|p_u + r_{u,v} - q_v\|_2^2,
 
-    trained with CML's hinge loss, as the reference code implements it
-    (reference_implementation.md section 2; with its :obj:`copy` and
+    trained with CML's hinge loss, as the authors' code implements it
+    (``huitre/models/trans/lrml.py`` in
+    https://github.com/deezer/recsys21-hlr; with its :obj:`copy` and
     :obj:`clip_ram` options, no regulariser). It is HLR's user slot alone.
-    The reference ranks by :math:`-\sqrt{d}`, which orders items as
+    That code ranks by :math:`-\sqrt{d}`, which orders items as
     :math:`-d` does.
 
     Args:

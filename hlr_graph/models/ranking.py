@@ -1,11 +1,12 @@
 r"""Full ranking: score every item for a set of users in bounded memory,
 leave out known items, keep the top :math:`k` with deterministic ties."""
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
 from hlr_graph.loader.history import UserItemIndex, csr_gather
+from hlr_graph.progress import Progress
 
 MAX_SCORES = 2**24
 r"""Scores held at once by :func:`rank_items` (64 MB of float32)."""
@@ -44,22 +45,29 @@ def rank_items(
     exclude: Optional[UserItemIndex] = None,
     history: Optional[Tensor] = None,
     max_scores: int = MAX_SCORES,
+    progress: Optional[Union[Progress, Callable[[int], None]]] = None,
 ) -> Tuple[Tensor, Tensor]:
     r"""The top-:obj:`k` items of every user.
 
     Args:
         score (callable): ``score(user [U], history [2, E] or None)`` returns
             ``[U, num_items]`` scores, higher is better
-            (:meth:`Recommender.score`).
+            (:meth:`Recommender.score`); the history edges it gets are
+            ``(source, target)`` = (history item, row in its ``user``).
         user (torch.Tensor): ``[U]`` users, on the scoring device.
         k (int): The list length.
         num_items (int): The number of items.
         exclude (UserItemIndex, optional): Pairs never recommended.
         history (torch.Tensor, optional): ``[2, E]`` history edges
-            ``(row in user, item)`` sorted by row, for models that read
-            histories (:meth:`HistorySampler.sample_rows`).
+            ``(source, target)`` = (history item, row in :obj:`user`), sorted
+            by row, for models that read histories
+            (:meth:`HistorySampler.sample_rows`).
         max_scores (int): Users are scored in chunks of about this many
             scores.
+        progress (Progress or callable, optional): Told the number of users
+            ranked after every chunk: a
+            :class:`~hlr_graph.progress.Progress` (its :meth:`update`) or a
+            function of that number.
 
     Returns:
         ``(items, scores)``, each ``[U, k]``, best first; rows with fewer
@@ -69,7 +77,7 @@ def rank_items(
     cpu_user = user.cpu()
     if history is not None:
         bounds = torch.searchsorted(
-            history[0].cpu(),
+            history[1].cpu(),
             torch.arange(0, user.numel() + chunk, chunk)).tolist()
     items, values = [], []
     for i, start in enumerate(range(0, user.numel(), chunk)):
@@ -77,7 +85,7 @@ def rank_items(
         sampled = None
         if history is not None:
             part = history[:, bounds[i]:bounds[i + 1]]
-            sampled = torch.stack([part[0] - start, part[1]]).to(users.device)
+            sampled = torch.stack([part[0], part[1] - start]).to(users.device)
         scores = score(users, sampled)
         if scores.isnan().any():
             raise FloatingPointError('the model scored an item as NaN')
@@ -88,6 +96,9 @@ def rank_items(
         index[value == -torch.inf] = -1
         items.append(index)
         values.append(value)
+        if progress is not None:
+            update = getattr(progress, 'update', progress)
+            update(users.numel())
     return torch.cat(items), torch.cat(values)
 
 

@@ -1,5 +1,6 @@
 r"""Models by the names the command line accepts, with the authors' tuned
-hyperparameters (reference_implementation.md section 6)."""
+hyperparameters (the ``configs/`` of https://github.com/deezer/recsys21-hlr,
+the code of Tran et al., RecSys 2021)."""
 import inspect
 from typing import Dict, List, Optional, Type
 

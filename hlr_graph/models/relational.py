@@ -39,9 +39,9 @@ class RelationalCML(CML):
         num_memories (int): :math:`N`. (default: ``20``)
         margin (float): :math:`m`. (default: ``0.5``)
         copy (bool): The negative reuses the positive's relation (the
-            reference's ``copy``; eq. (8) does not). (default: :obj:`False`)
+            authors' ``copy``; eq. (8) does not). (default: :obj:`False`)
         clip_ram (bool): Also clip memories and key columns to
-            :obj:`max_norm` after every step (the reference's ``clip_ram``).
+            :obj:`max_norm` after every step (the authors' ``clip_ram``).
             (default: :obj:`False`)
         max_norm (float): The norm bound. (default: ``1.0``)
         temperature (float): The temperature :math:`\tau` of the key

@@ -19,9 +19,10 @@ class TransCF(CML):
         r_{u,v} = \mathrm{nbr}_u \odot \mathrm{nbr}_v, \quad
         d(u, v) = \|p_u + r_{u,v} - q_v\|_2^2.
 
-    As in the reference code (reference_implementation.md section 2), the
-    neighbourhoods are recomputed from the current embeddings at every batch
-    and carry no gradient, and the loss adds two regularisers to the hinge,
+    As in the authors' code (``huitre/models/trans/transcf.py`` in
+    https://github.com/deezer/recsys21-hlr), the neighbourhoods are
+    recomputed from the current embeddings at every batch and carry no
+    gradient, and the loss adds two regularisers to the hinge,
 
     .. math::
         \alpha_{nbr} \sum (\|p_u - \mathrm{nbr}_u\|^2 +
@@ -29,7 +30,8 @@ class TransCF(CML):
         + \alpha_{dist} \sum \|p_u + r_{u,v} - q_v\|^2.
 
     Neighbourhoods always come from the training interactions (the
-    reference uses training and validation ones for its validation loss).
+    authors' code uses training and validation ones for its validation
+    loss).
 
     Args:
         num_users (int): The number of users.

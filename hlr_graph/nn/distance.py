@@ -27,7 +27,9 @@ def translation_distance(user: Tensor, item: Tensor, weight: Tensor,
         - 2 W^\top \mathbf{M} q_i
         + W^\top \mathbf{M} \mathbf{M}^\top W,
 
-    so that no ``[U, I, d]`` tensor is ever built (reference section 7).
+    so that no ``[U, I, d]`` tensor is ever built (the authors' scoring in
+    ``huitre/models/hiers/hlr.py``, https://github.com/deezer/recsys21-hlr,
+    builds ``[U, I, L + 1, d]`` ones).
 
     Args:
         user (torch.Tensor): ``[U, d]`` user vectors :math:`p_u`.

@@ -1,5 +1,7 @@
-r"""HLR++'s item attention module (paper section 3.3), as the authors' code
-computes it (reference_implementation.md section 1.7)."""
+r"""HLR++'s item attention module (Tran et al., RecSys 2021, section 3.3),
+as the authors' code computes it (``JUPITER``,
+``huitre/models/hiers/jupiter.py`` in
+https://github.com/deezer/recsys21-hlr)."""
 from typing import Tuple, Union
 
 import torch
@@ -26,8 +28,15 @@ class ItemAttentionConv(MemoryAttentionConv):
 
     HLR++ adds it to the item-item relations (eq. 9), sharing the memory.
     The paper describes :math:`\bar{r}^I` as an average over the item's
-    users; the reference code uses no other user, and neither does this
-    module. Unlike the reference, no padding slot leaks into the softmax.
+    users; the authors' code (the "preference" branch of ``JUPITER``,
+    ``huitre/models/hiers/jupiter.py``) uses no other user, and neither
+    does this module. Unlike that code, no padding slot leaks into the
+    softmax of the item-item branch.
+
+    As messages: edges ``(source, target)`` = (history item, query), and
+    one slot edge per query from its target item, each carrying the
+    relation :math:`r_{u,c}` between the query's user (the anchor) and the
+    source item, under the query vector :math:`q_v`.
 
     Args:
         memory (KeyValueMemory): The memory shared with the item-item
@@ -41,15 +50,21 @@ class ItemAttentionConv(MemoryAttentionConv):
             x (Tuple[torch.Tensor, torch.Tensor]): ``[S, d]`` vectors of the
                 history items and ``[Q, d]`` target items :math:`q_v`.
             user (torch.Tensor): ``[Q, d]`` users :math:`p_u`.
-            edge_index (torch.Tensor): ``[2, E]`` history edges (item,
-                query).
+            edge_index (torch.Tensor): ``[2, E]`` edges ``(source,
+                target)`` = (history item, query): rows of ``x[0]`` and of
+                :obj:`user`.
             return_attention_weights (bool): Also return the edges (target
                 slots last), their attention weights and their key attention
                 (see :meth:`MemoryAttentionConv.attend`).
 
         Returns:
             ``[Q, d]`` relations :math:`\bar{r}^I_{u,v}`.
+
+        Raises:
+            ValueError: When the sizes disagree or an index is out of range
+                (:meth:`MemoryAttentionConv.check_inputs`).
         """
+        self.check_inputs(x, user, edge_index)
         items, target = x
         return self.attend(items, user, target, edge_index, target,
                            return_attention_weights)

@@ -1,4 +1,5 @@
-r"""The key-value memory of latent relations (paper section 3.2.1)."""
+r"""The key-value memory of latent relations (Tran et al., RecSys 2021,
+section 3.2.1)."""
 from typing import Tuple, Union
 
 import torch
@@ -56,7 +57,9 @@ class KeyValueMemory(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        r"""Normal(0, 1 / sqrt(d)), as the reference code."""
+        r"""Normal(0, 1 / sqrt(d)), as the authors' code
+        (``huitre/models/hiers/attram.py`` in
+        https://github.com/deezer/recsys21-hlr)."""
         for param in (self.keys, self.memories):
             torch.nn.init.normal_(param, std=self.channels**-0.5)
 
@@ -85,10 +88,10 @@ class KeyValueMemory(torch.nn.Module):
 
     @torch.no_grad()
     def clip_(self, max_norm: float = 1.0):
-        r"""The reference's ``clip_ram``: bounds the norm of every memory
-        :math:`m_i` and of every one of the :math:`d` columns of
-        :math:`\mathbf{K}` (the rows of the reference's ``[d, N]`` key
-        matrix), not of each key vector."""
+        r"""The authors' ``clip_ram`` (``huitre/models/hiers/attram.py``):
+        bounds the norm of every memory :math:`m_i` and of every one of the
+        :math:`d` columns of :math:`\mathbf{K}` (the rows of that code's
+        ``[d, N]`` key matrix), not of each key vector."""
         self.memories.renorm_(p=2, dim=0, maxnorm=max_norm)
         self.keys.renorm_(p=2, dim=1, maxnorm=max_norm)
 

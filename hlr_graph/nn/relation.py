@@ -1,12 +1,14 @@
 r"""Relations through the key-value memory as edge messages, aggregated by
-attention (paper section 3.2)."""
-from typing import Optional, Tuple, Union
+attention (paper section 3.2), written as PyG writes attention layers
+(:class:`torch_geometric.nn.conv.GATConv`)."""
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
+from torch_geometric.utils import softmax
 
-from hlr_graph.nn.attention import UserAttention
+from hlr_graph.nn.inputs import check_edge_index, check_vectors
 from hlr_graph.nn.memory import KeyValueMemory
 
 Attention = Tuple[Tensor, Tensor, Tensor]
@@ -14,20 +16,39 @@ Attention = Tuple[Tensor, Tensor, Tensor]
 
 class MemoryAttentionConv(MessagePassing):
     r"""The mechanism HLR's and HLR++'s modules share: every edge
-    :math:`j \rightarrow q` into query :math:`q` carries the relation
-    :math:`r_{q,j} = \mathrm{memory}(a_q, x_j)` (eqs. 2-4) between the
-    query's anchor vector :math:`a_q` and the source vector :math:`x_j`;
-    a query aggregates its relations with :class:`UserAttention` under its
-    query vector :math:`z_q` (eqs. 5-6). An optional slot adds one more edge
-    per query, from a vector of its own.
+    :math:`j \rightarrow q` from source :math:`j` into query :math:`q`
+    carries the relation :math:`r_{q,j} = \mathrm{memory}(a_q, x_j)`
+    (eqs. 2-4) between the query's anchor vector :math:`a_q` and the source
+    vector :math:`x_j`; a query aggregates its relations by attention under
+    its query vector :math:`z_q` (eqs. 5-6),
+
+    .. math::
+        \bar{r}_q = \sum_{j \rightarrow q} \alpha_{q,j} \, r_{q,j},
+        \qquad \alpha_{q,j} = \frac{\exp(z_q^\top r_{q,j})}
+        {\sum_{h \rightarrow q} \exp(z_q^\top r_{q,h})}.
+
+    An optional slot adds one more edge per query, from a vector of its own.
+    This is the authors' ``AttRAM`` (``huitre/models/hiers/attram.py`` in
+    https://github.com/deezer/recsys21-hlr: ``_relation_vectors`` builds the
+    relations, ``_attentive_vectors`` the attention), as message passing
+    over ``[2, E]`` edges ``(source, target)`` = (history item, query)
+    instead of padded ``[B, L]`` histories.
 
     A relation is a mix of memories, :math:`r_{q,j} = w_{q,j}^\top
     \mathbf{M}`, so messages travel in memory coordinates: the message is
-    the key attention :math:`w_{q,j} \in \mathbb{R}^N`, the attention logit
-    :math:`z_q^\top r_{q,j} = w_{q,j}^\top (\mathbf{M} z_q)`, and the
-    aggregate :math:`\bar{r}_q = (\sum_j \alpha_{q,j} w_{q,j})^\top
-    \mathbf{M}`: the same numbers as in :math:`\mathbb{R}^d`, with
-    :math:`N`- instead of :math:`d`-sized edge tensors.
+    the key attention :math:`w_{q,j} \in \mathbb{R}^N` weighted by
+    :math:`\alpha_{q,j}`, the attention logit is :math:`z_q^\top r_{q,j} =
+    w_{q,j}^\top (\mathbf{M} z_q)`, and the aggregate is
+    :math:`\bar{r}_q = (\sum_j \alpha_{q,j} w_{q,j})^\top \mathbf{M}`: the
+    same numbers as in :math:`\mathbb{R}^d`, with :math:`N`- instead of
+    :math:`d`-sized edge tensors (measured faster). As in
+    :class:`~torch_geometric.nn.conv.GATConv`, :meth:`edge_update` computes
+    the coefficients from ``x_i``, ``x_j`` and ``query_i`` and normalises
+    them over each query's edges with :func:`torch_geometric.utils.softmax`
+    (max-shifted, so it equals the authors' plain exponentials without
+    overflowing); :meth:`message` weights the key attention by them, and
+    ``aggr='sum'`` adds them up. A query without edges gets :math:`\bar{r}
+    = 0`. Nothing is kept on the module between calls.
 
     Subclasses choose the roles: :class:`ItemItemRelationConv` (HLR) and
     :class:`~hlr_graph.nn.ItemAttentionConv` (HLR++).
@@ -36,11 +57,33 @@ class MemoryAttentionConv(MessagePassing):
         memory (KeyValueMemory): The memory, shared with other modules.
     """
     def __init__(self, memory: KeyValueMemory):
-        super().__init__(aggr=None, node_dim=0)
+        super().__init__(aggr='sum', node_dim=0)
         self.memory = memory
-        self.attention = UserAttention()
-        self._alpha: Optional[Tensor] = None
-        self._weight: Optional[Tensor] = None
+
+    def check_inputs(self, x: Sequence[Tensor], user: Tensor,
+                     edge_index: Tensor):
+        r"""Raises :class:`ValueError`, naming the argument, the bound and
+        the offending value, unless :obj:`x` is a pair of ``[S, d]`` and
+        ``[Q, d]`` tensors, :obj:`user` is ``[Q, d]`` (:math:`d` the
+        memory's) and :obj:`edge_index` a ``[2, E]`` :obj:`torch.long`
+        tensor of edges ``(source, target)`` = (history item, query) with
+        sources below :math:`S` and targets below :math:`Q`. Costs one min
+        and one max per row of :obj:`edge_index`."""
+        if not isinstance(x, (tuple, list)) or len(x) != 2:
+            raise ValueError(f'x must be a pair (history item vectors [S, '
+                             f'd], target item vectors [Q, d]), got '
+                             f'{type(x).__name__}')
+        channels, (items, target) = self.memory.channels, x
+        check_vectors(items, 'x[0] (history items)', channels=channels,
+                      channels_of='the memory size')
+        check_vectors(user, 'user', channels=channels,
+                      channels_of='the memory size')
+        check_vectors(target, 'x[1] (target items)', rows=user.size(0),
+                      channels=channels, rows_of='one per row of user',
+                      channels_of='the memory size')
+        check_edge_index(edge_index, (items.size(0), user.size(0)),
+                         source='x[0] (history items)',
+                         target='the queries (rows of user)')
 
     def attend(
         self,
@@ -56,13 +99,14 @@ class MemoryAttentionConv(MessagePassing):
             source (torch.Tensor): ``[S, d]`` source vectors :math:`x_j`.
             anchor (torch.Tensor): ``[Q, d]`` anchors :math:`a_q`.
             query (torch.Tensor): ``[Q, d]`` query vectors :math:`z_q`.
-            edge_index (torch.Tensor): ``[2, E]`` edges (source, query).
+            edge_index (torch.Tensor): ``[2, E]`` edges ``(source, target)``
+                = (source vector, query), checked by the caller.
             slot (torch.Tensor, optional): ``[Q, d]`` the source vector of
                 one extra edge per query.
             return_attention_weights (bool): Also return ``(edge_index,
                 alpha, weight)``: the edges (the slot edges last), their
-                ``[E']`` attention weights and their ``[E', N]`` key
-                attention :math:`w` over the memory (eq. 3).
+                ``[E']`` attention weights :math:`\alpha` and their
+                ``[E', N]`` key attention :math:`w` over the memory (eq. 3).
 
         Returns:
             ``[Q, d]`` aggregated relations :math:`\bar{r}_q`.
@@ -74,50 +118,62 @@ class MemoryAttentionConv(MessagePassing):
                 [edge_index, torch.stack([loop + source.size(0), loop])],
                 dim=1)
             source = torch.cat([source, slot], dim=0)
-        self._weight = torch.empty(0) if return_attention_weights else None
-        out = self.propagate(edge_index, x=(source, anchor), query=query,
-                             size=(source.size(0), num_queries))
-        alpha, weight, self._alpha, self._weight = (self._alpha,
-                                                    self._weight, None, None)
+        size = (source.size(0), num_queries)
+        memories = self.memory.memories
+        # edge_updater_type: (x: PairTensor, query: Tensor)
+        weight, alpha = self.edge_updater(edge_index, x=(source, anchor),
+                                          query=query @ memories.t(),
+                                          size=size)
+        # propagate_type: (weight: Tensor, alpha: Tensor)
+        out = self.propagate(edge_index, weight=weight, alpha=alpha,
+                             size=size)
+        out = out @ memories  # Eq. 4 after eq. 5.
         if return_attention_weights:
             return out, (edge_index, alpha, weight)
         return out
 
-    def message(self, x_i: Tensor, x_j: Tensor) -> Tensor:
-        weight = self.memory.attention(x_i, x_j)  # [E, N], eqs. 2-3.
-        if self._weight is not None:  # Kept for explanations only.
-            self._weight = weight
-        return weight
+    def edge_update(self, x_i: Tensor, x_j: Tensor, query_i: Tensor,
+                    index: Tensor, ptr: Optional[Tensor],
+                    size_i: Optional[int]) -> Tuple[Tensor, Tensor]:
+        r"""``([E, N] key attention w, [E] attention alpha)`` of every edge:
+        :math:`w_{q,j} = \mathrm{softmax}(\mathbf{K} (a_q \odot x_j) /
+        \tau)` (eqs. 2-3), and :math:`\alpha_{q,j}`, the softmax over the
+        query's edges of :math:`w_{q,j}^\top (\mathbf{M} z_q) = z_q^\top
+        r_{q,j}` (eq. 6), with ``query_i`` the rows :math:`\mathbf{M}
+        z_q`."""
+        weight = self.memory.attention(x_i, x_j)
+        alpha = (query_i * weight).sum(dim=-1)
+        return weight, softmax(alpha, index, ptr, size_i)
 
-    def aggregate(self, inputs: Tensor, index: Tensor, dim_size: int,
-                  query: Tensor) -> Tensor:
-        memories = self.memory.memories
-        out, self._alpha = self.attention(query @ memories.t(), inputs, index,
-                                          dim_size)
-        return out @ memories  # Eq. 4 after eq. 5.
+    def message(self, weight: Tensor, alpha: Tensor) -> Tensor:
+        return alpha.unsqueeze(-1) * weight
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.memory})'
 
 
 class ItemItemRelationConv(MemoryAttentionConv):
-    r"""HLR's item-item relations and user attention (eqs. 2-6): for query
-    :math:`(u, v)` and each history item :math:`j \in \mathcal{N}_u`,
+    r"""HLR's item-item relations and user attention (Tran et al., RecSys
+    2021, eqs. 2-6): for query :math:`(u, v)` and each history item
+    :math:`j \in \mathcal{N}_u`, an edge :math:`j \rightarrow (u, v)`
+    carries
 
     .. math::
         r_{v,j} = \mathrm{memory}(q_v, q_j), \quad
         \bar{r}_{u,v} = \sum_j \alpha(u, v, j) \, r_{v,j}, \quad
         \alpha(u, v, j) \propto \exp(p_u^\top r_{v,j}).
 
-    With :obj:`user_slot` (the reference code's ``catex``), the user is one
-    more member of its own history: the edge :math:`u \rightarrow (u, v)`
-    carries the user-item relation :math:`r_{v,u} = \mathrm{memory}(q_v,
-    p_u)`, LRML's relation, from the same memory.
+    With :obj:`user_slot` (``catex`` in the authors' code,
+    ``huitre/models/hiers/attram.py`` and ``hlr.py`` in
+    https://github.com/deezer/recsys21-hlr), the user is one more member of
+    its own history: the edge :math:`u \rightarrow (u, v)` carries the
+    user-item relation :math:`r_{v,u} = \mathrm{memory}(q_v, p_u)`, LRML's
+    relation, from the same memory.
 
     Args:
         memory (KeyValueMemory): The memory.
         user_slot (bool): Add the user slot. (default: :obj:`True`, as the
-            reference code)
+            authors' code)
     """
     def __init__(self, memory: KeyValueMemory, user_slot: bool = True):
         super().__init__(memory)
@@ -132,15 +188,21 @@ class ItemItemRelationConv(MemoryAttentionConv):
                 history items (such as the whole item table) and ``[Q, d]``
                 target items :math:`q_v` of the queries.
             user (torch.Tensor): ``[Q, d]`` users :math:`p_u` of the queries.
-            edge_index (torch.Tensor): ``[2, E]`` history edges (item,
-                query).
+            edge_index (torch.Tensor): ``[2, E]`` edges ``(source,
+                target)`` = (history item, query): rows of ``x[0]`` and of
+                :obj:`user`.
             return_attention_weights (bool): Also return the edges (user
                 slots last), their attention weights and their key attention
                 (see :meth:`attend`).
 
         Returns:
             ``[Q, d]`` user-item relations :math:`\bar{r}_{u,v}`.
+
+        Raises:
+            ValueError: When the sizes disagree or an index is out of range
+                (:meth:`check_inputs`).
         """
+        self.check_inputs(x, user, edge_index)
         items, target = x
         return self.attend(items, target, user, edge_index,
                            user if self.user_slot else None,
@@ -159,8 +221,10 @@ class ItemItemRelationConv(MemoryAttentionConv):
         :math:`p_u^\top r_{i,c} = w_{i,c}^\top \mathbf{M} p_u`; and the
         softmax over the memory is never divided out: with
         :math:`e = \exp(\text{logits})` and :math:`z = \sum_n e_n`,
-        :math:`W = \sum_c (\alpha_c / z_c) \, e_c` (reference section 7).
-        Nothing of size :math:`U \times I \times d` is built.
+        :math:`W = \sum_c (\alpha_c / z_c) \, e_c`. Nothing of size
+        :math:`U \times I \times d` is built (the authors' scoring,
+        ``huitre/models/hiers/hlr.py``, builds several ``[U, I, L + 1, d]``
+        tensors per chunk of users).
 
         Args:
             item (torch.Tensor): ``[I, d]`` candidate items.
