@@ -194,7 +194,7 @@ def test_evaluate_measures_the_run_again_on_its_own_split(run_dir, capsys):
     again = json.loads(out.read_text())
     assert again['metrics'] == results['test']  # Same split, same numbers.
     assert again['cohorts'] == results['test_cohorts']
-    assert 'cml on synthetic (reference split, seed 7)' in printed
+    assert 'cml on synthetic (reference split with seed 7)' in printed
     assert f'wrote:\n  {out}' in printed
 
     assert cli.main(['evaluate', str(run_dir), '--on', 'val', '--ks', '10',

@@ -105,7 +105,7 @@ def format_report(out: dict) -> str:
     ks = sorted({int(name.split('@')[1]) for name in metrics})
     names = dict.fromkeys(name.split('@')[0] for name in metrics)
     options = out['data_options']
-    split = (f"{options.get('split', '?')} split, seed "
+    split = (f"{options.get('split', '?')} split with seed "
              f"{options.get('seed', '?')}")
     lines = [f"{out['model']} on {out['dataset']} ({split}): "
              f"{out['on']} interactions of {out['num_users']} users, "
