@@ -332,12 +332,24 @@ def test_resume_ends_as_the_uninterrupted_run(run_dir, tmp_path, capsys,
                 for e in whole['epochs']]
 
 
-def test_resume_needs_a_run(tmp_path, capsys):
+def test_resume_needs_a_run_it_can_continue(run_dir, tmp_path, capsys):
     one_error(capsys, cli.main(['train', '--resume', '--output-dir',
                                 str(tmp_path / 'none')]),
               '--resume', 'nothing to resume')
     one_error(capsys, cli.main(['train', '--resume', '--output-dir',
                                 str(tmp_path)]), '--resume', 'no run.json')
+    # A run from a machine with more GPUs than this one:
+    moved = tmp_path / 'moved'
+    moved.mkdir()
+    record = json.loads((run_dir / 'run.json').read_text())
+    record['train']['device'] = 'cuda:7'
+    (moved / 'run.json').write_text(json.dumps(record))
+    one_error(capsys, cli.main(['train', '--resume', '--output-dir',
+                                str(moved)]),
+              'the run ran on cuda:7', 'give --device')
+    one_error(capsys, cli.main(['train', '--resume', '--output-dir',
+                                str(moved), '--num-workers', '2']),
+              '--num-workers 2', "the run's 0")
 
 
 # What people see #############################################################

@@ -52,9 +52,10 @@ r"""Flags (by ``dest``) that set :class:`TrainConfig` fields."""
 EXPERIMENT_FLAGS = ('ks', 'metric_mode', 'num_cohorts', 'cohort_size',
                     'eval_users', 'save_recommendations')
 r"""Flags (by ``dest``) that set :class:`Experiment` fields."""
-FREE_FLAGS = ('device', 'num_workers')
-r"""Flags that may differ from a stopped run's when resuming it: where and
-how fast it runs, not what it computes."""
+FREE_FLAGS = ('device', )
+r"""Flags that may differ from a stopped run's when resuming it: where it
+runs, not what it computes. (The loaders' worker processes draw their own
+random streams, so ``--num-workers`` must stay.)"""
 
 
 def _default(cls, name: str):
@@ -239,6 +240,12 @@ def resumed_experiment(args: argparse.Namespace, parser: ArgumentParser,
     for dest in FREE_FLAGS:
         if getattr(args, dest) is not None:
             setattr(exp.train, dest, getattr(args, dest))
+    if args.device is None:
+        try:
+            device(exp.train.device)
+        except argparse.ArgumentTypeError as e:
+            raise UsageError(f'the run ran on {exp.train.device}, but {e}: '
+                             'give --device to continue it here') from None
     return exp
 
 
