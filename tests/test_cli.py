@@ -403,6 +403,10 @@ def test_train_plot_writes_into_the_run(tmp_path, capsys):
     assert (out / 'loss.png').is_file() and (out / 'test_metrics.png'
                                              ).is_file()
     assert str(out / 'loss.png') in capsys.readouterr().out
+    # A new run in the same folder leaves no plot of the old one behind:
+    assert cli.main(['train', '--model', 'popular', '--output-dir',
+                     str(out), '--quiet']) == 0
+    assert not list(out.glob('*.png'))
 
 
 def test_plot_without_matplotlib_says_what_to_install(run_dir, tmp_path,

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from hlr_graph.cli.common import check_folder, execute, list_files
 from hlr_graph.data.cli import ArgumentParser, UsageError
-from hlr_graph.train.experiment import RESULTS_FILE
+from hlr_graph.train.experiment import PLOT_FILES, RESULTS_FILE
 
 HELP = 'PNGs of losses and metrics of finished runs, side by side'
 TEST_METRICS = ('precision', 'recall', 'ndcg', 'map', 'mrr')
@@ -60,9 +60,8 @@ def plot_runs(run_dirs: Sequence[str], output: str) -> List[str]:
     runs = read_runs(run_dirs)
     os.makedirs(output, exist_ok=True)
     written = []
-    for name, draw in (('loss.png', _losses),
-                       ('valid_metrics.png', _valid_metrics),
-                       ('test_metrics.png', _test_metrics)):
+    for name, draw in zip(PLOT_FILES, (_losses, _valid_metrics,
+                                       _test_metrics)):
         figure = draw(runs)
         if figure is not None:
             path = osp.join(output, name)

@@ -293,11 +293,10 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         return exit_with(f'interrupted: continue with hlr-graph train '
                          f'--resume --output-dir {out}', 130)
     print(format_table(results))
-    files = run_files(out)
     if args.plot:
         from hlr_graph.cli.plot import plot_runs
-        files += plot_runs([out], out)
-    list_files(files, enabled=not args.quiet)
+        plot_runs([out], out)
+    list_files(run_files(out), enabled=not args.quiet)
     return 0
 
 

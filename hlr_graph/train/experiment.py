@@ -33,9 +33,11 @@ from hlr_graph.train.trainer import TrainConfig, Trainer
 RUN_FILE, RESULTS_FILE = 'run.json', 'results.json'
 CHECKPOINT_FILE, WEIGHTS_FILE = 'checkpoint.pt', 'model.pt'
 LIST_FILES = ('recommendations.csv', 'train.csv', 'valid.csv', 'test.csv')
+PLOT_FILES = ('loss.png', 'valid_metrics.png', 'test_metrics.png')
 RUN_FILES = (RUN_FILE, CHECKPOINT_FILE, WEIGHTS_FILE, RESULTS_FILE,
-             *LIST_FILES)
-r"""The files a run writes into its output directory, in that order."""
+             *LIST_FILES, *PLOT_FILES)
+r"""The files a run writes into its output directory, in that order (the
+plots with ``hlr-graph train --plot``)."""
 
 
 @dataclass
