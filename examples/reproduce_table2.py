@@ -25,6 +25,8 @@ from typing import Dict, List
 import numpy as np
 import torch
 
+from hlr_graph.cli.common import check_folder, device, execute
+from hlr_graph.data.cli import ArgumentParser, UsageError, integer
 from hlr_graph.evaluation import METRIC_MODES
 from hlr_graph.models import MODELS
 from hlr_graph.train import (
@@ -65,8 +67,9 @@ def check_selection(args, finished: List):
         with open(osp.join(cell_dir(args, *cell), 'results.json')) as f:
             kept = json.load(f)['hyperparameters'].get('select_by', 'loss')
         if kept != args.select_by:
-            sys.exit(f'{cell_dir(args, *cell)} was selected by {kept}, not '
-                     f'{args.select_by}: use another --output-dir')
+            raise UsageError(f'{cell_dir(args, *cell)} was selected by '
+                             f'{kept}, not {args.select_by}: use another '
+                             '--output-dir')
 
 
 def run_cell(args, dataset: str, model: str, seed: int) -> str:
@@ -79,7 +82,7 @@ def run_cell(args, dataset: str, model: str, seed: int) -> str:
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                           patience=args.patience,
                           select_by=args.select_by, seed=seed,
-                          device=args.device, progress=False),
+                          device=args.device, progress=False, log=False),
         metric_mode=args.metric_mode, output_dir=folder))
     return folder
 
@@ -136,34 +139,36 @@ def markdown(table: Dict, ks: List[int], metric_mode: str) -> str:
     return '\n'.join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def add_arguments(parser: ArgumentParser):
     parser.add_argument('--datasets', nargs='+', default=['ml-100k'])
     parser.add_argument('--models', nargs='+', default=ORDER,
                         choices=sorted(MODELS))
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--seeds', type=integer(0), nargs='+',
+                        default=[0, 1, 2])
     parser.add_argument('--root', default=None)
     parser.add_argument('--cache-dir', default=None)
     parser.add_argument('--tuned', default=None,
                         help='folder of examples/tune.py outputs')
-    parser.add_argument('--epochs', type=int, default=100)
-    parser.add_argument('--batch-size', type=int, default=1000)
-    parser.add_argument('--patience', type=int, default=None)
+    parser.add_argument('--epochs', type=integer(1), default=100)
+    parser.add_argument('--batch-size', type=integer(1), default=1000)
+    parser.add_argument('--patience', type=integer(1), default=None)
     parser.add_argument('--select-by', choices=SELECT_BY, default='loss',
                         help='the epoch kept: lowest validation loss or '
                         'highest validation metric')
     parser.add_argument('--metric-mode', choices=METRIC_MODES,
                         default='standard')
-    parser.add_argument('--device', default='cpu',
+    parser.add_argument('--device', type=device, default='cpu',
                         help="torch device of the cells, e.g. 'cuda'")
-    parser.add_argument('--jobs', type=int, default=1,
+    parser.add_argument('--jobs', type=integer(1), default=1,
                         help="cells run at once, sharing torch's threads "
                         "(or one GPU)")
     parser.add_argument('--output-dir', default='runs/table2')
     parser.add_argument('--report-only', action='store_true',
                         help='only write the table of the finished cells')
-    args = parser.parse_args(argv)
+
+
+def run(args) -> int:
+    check_folder(args.output_dir, '--output-dir')
     args.threads = max(1, torch.get_num_threads() // args.jobs)
 
     cells = [(d, m, s) for d in args.datasets for m in args.models
@@ -201,7 +206,16 @@ def main(argv=None):
     os.replace(osp.join(args.output_dir, 'table2.md.tmp'),
                osp.join(args.output_dir, 'table2.md'))
     print(text)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = ArgumentParser(
+        prog=osp.basename(__file__), description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return execute(parser, argv, run)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

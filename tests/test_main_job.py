@@ -47,6 +47,14 @@ def test_main_job_on_the_embedded_default(tmp_path, capsys, device):
     assert all(key in results for key in REQUIRED)
     assert results['dataset'] == 'synthetic' and results['model'] == 'cml'
     assert results['hyperparameters']['lr'] == 7.5e-4
+    # The graph's options are recorded, in results.json and in run.json:
+    assert results['data_options']['name'] == 'synthetic'
+    assert results['data_options']['seed'] == 2021
+    record = json.loads((out / 'run.json').read_text())
+    assert record['data'] == results['data_options']
+    assert record['model'] == 'cml' and record['train']['epochs'] == 3
+    assert record['train']['lr'] == 7.5e-4
+    assert (out / 'model.pt').is_file() and (out / 'checkpoint.pt').is_file()
     for k in (10, 20):
         for name in ('precision', 'recall', 'ndcg', 'map', 'mrr', 'hit',
                      'coverage'):
@@ -84,8 +92,11 @@ def test_main_job_reports_bad_input(tmp_path, capsys):
     bad.write_text('user,item,rating\nu1,i1,5\nu2,i2,five\n')
     assert train_hlr.main(['--dataset', str(bad), '--output-dir',
                            str(tmp_path / 'out')]) == 2
-    assert "bad.csv:3: rating 'five' is not a number" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "bad.csv:3: rating 'five' is not a number" in err
+    lines = err.splitlines()  # After the data set's own log lines:
+    assert lines[-1].startswith('error: ') and 'Traceback' not in err
+    assert not (tmp_path / 'out').exists()  # Nothing left behind.
 
 
 def test_main_job_on_movielens_with_cohorts(tmp_path, data_root):

@@ -1,31 +1,140 @@
-r"""Command-line flags that choose and preprocess a data set."""
+r"""Command-line pieces every command shares: an argument parser whose
+mistakes are one ``error:`` line, range-checked numbers, and the flags that
+choose and preprocess a data set.
+
+Data flags default to :obj:`None` ("not given"), so that a command reading a
+finished run can tell a flag the user typed from a default: the run's own
+record supplies what was not given, and a given flag that disagrees with it
+is refused (:func:`run_data_options`)."""
 import argparse
-from typing import Dict
+import math
+import os.path as osp
+import sys
+from typing import Callable, Dict, Optional, Tuple
 
 from hlr_graph.data.registry import DATASETS
 from hlr_graph.data.split import SPLITS
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, default: str = None):
-    r"""Adds the data set flags to :obj:`parser`."""
+class UsageError(Exception):
+    r"""A mistake of the user's (a flag, a file, a run directory), reported
+    as one ``error:`` line with exit code ``2``."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    r""":class:`argparse.ArgumentParser` whose mistakes print one line,
+    ``error: MESSAGE (see PROG --help)``, and exit with code ``2``, instead of
+    the usage block."""
+    def error(self, message: str):
+        if message.startswith('argument '):  # 'argument --epochs: ...'
+            message = message[len('argument '):]
+        self.exit(2, f'error: {message} (see {self.prog} --help)\n')
+
+    def format_help(self) -> str:
+        return super().format_help().replace('``', '')  # Docstring markup.
+
+    def flag(self, dest: str) -> str:
+        r"""The long option that stores into :obj:`dest` (for messages)."""
+        for action in self._actions:
+            if action.dest == dest and action.option_strings:
+                return max(action.option_strings, key=len)
+        return dest
+
+
+def integer(low: Optional[int] = None,
+            high: Optional[int] = None) -> Callable[[str], int]:
+    r"""An argparse ``type``: an integer in ``[low, high]``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer, got '{text}'") from None
+        if (low is not None and value < low) or (high is not None
+                                                 and value > high):
+            raise argparse.ArgumentTypeError(
+                f'must be {_range(low, high, False)}, got {text}')
+        return value
+    parse.__name__ = 'integer'
+    return parse
+
+
+def number(low: Optional[float] = None, high: Optional[float] = None,
+           open_low: bool = False) -> Callable[[str], float]:
+    r"""An argparse ``type``: a finite number in ``[low, high]``, or in
+    ``(low, high]`` with :obj:`open_low`."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number, got '{text}'") from None
+        if not math.isfinite(value) or (low is not None and (
+                value <= low if open_low else value < low)) or (
+                    high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f'must be {_range(low, high, open_low)}, got {text}')
+        return value
+    parse.__name__ = 'number'
+    return parse
+
+
+def _range(low, high, open_low: bool) -> str:
+    if low is not None and high is not None:
+        return f'between {low} and {high}'
+    if low is not None:
+        return f'{">" if open_low else ">="} {low}'
+    return f'<= {high}'
+
+
+DATA_FLAGS: Dict[str, str] = {
+    'name': '--dataset', 'threshold': '--threshold', 'k_core': '--k-core',
+    'split': '--split', 'seed': '--split-seed', 'sep': '--sep',
+    'user_col': '--user-col', 'item_col': '--item-col',
+    'rating_col': '--rating-col',
+}
+r"""The flag of each data option (keys as :func:`load_dataset` and
+``dataset.options`` name them; the column options sit under
+``file_options``)."""
+
+LOCATION = ('root', 'cache_dir', 'force_reload', 'log')
+r"""Options that say where files are or how to read them, not what the graph
+is: they may differ from a run's."""
+
+
+def add_data_arguments(parser: argparse.ArgumentParser,
+                       default: Optional[str] = None,
+                       required: Optional[bool] = None):
+    r"""Adds the data set flags to :obj:`parser`.
+
+    Args:
+        parser (argparse.ArgumentParser): The parser.
+        default (str, optional): The data set a command takes when
+            ``--dataset`` is not given, shown in the help. The flag itself
+            stays :obj:`None` when not given (see :func:`dataset_name`).
+        required (bool, optional): Whether ``--dataset`` must be given
+            (default: when there is no :obj:`default`).
+    """
     group = parser.add_argument_group('data')
-    group.add_argument('--dataset', default=default, required=default is None,
+    required = default is None if required is None else required
+    group.add_argument('--dataset', default=None, required=required,
                        help=f'one of {", ".join(sorted(DATASETS))}, or the '
                        'path of a CSV / TSV file'
                        + (f' (default: {default})' if default else ''))
     group.add_argument('--root', default=None,
                        help='folder holding one sub-folder per data set '
                        '(default: $HLR_GRAPH_DATA, else ./datasets)')
-    group.add_argument('--threshold', type=float, default=None,
+    group.add_argument('--threshold', type=number(0), default=None,
                        help="keep ratings / play counts >= this; 0 keeps all "
                        "(default: the data set's, e.g. 4 stars)")
-    group.add_argument('--k-core', type=int, default=None,
+    group.add_argument('--k-core', type=integer(0), default=None,
                        help="recursive k-core of users and items; 0: none "
                        "(default: the data set's, e.g. 10)")
     group.add_argument('--split', choices=SPLITS, default=None,
                        help="(default: the data set's: 'given' where the "
                        "source has a test file, else 'reference')")
-    group.add_argument('--split-seed', type=int, default=2021)
+    group.add_argument('--split-seed', type=integer(0), default=None,
+                       help='seed of the split (default: 2021)')
     group.add_argument('--cache-dir', default=None,
                        help='where processed graphs are cached (default: '
                        '$HLR_GRAPH_CACHE, else ~/.cache/hlr_graph)')
@@ -34,26 +143,115 @@ def add_data_arguments(parser: argparse.ArgumentParser, default: str = None):
                        'graph exists')
     group.add_argument('--sep', default=None,
                        help='separator of a file data set (default: guessed)')
-    group.add_argument('--user-col', default='0',
+    group.add_argument('--user-col', default=None,
                        help='user column of a file data set (index or name)')
-    group.add_argument('--item-col', default='1',
+    group.add_argument('--item-col', default=None,
                        help='item column of a file data set (index or name)')
     group.add_argument('--rating-col', default=None,
                        help='rating column of a file data set (index or '
                        'name; -1: implicit; default: the third, if any)')
 
 
+def dataset_name(args: argparse.Namespace, default: str) -> str:
+    r"""``--dataset``, else :obj:`default`."""
+    return args.dataset if args.dataset is not None else default
+
+
+def check_dataset(name: str):
+    r"""Raises :class:`UsageError` when :obj:`name` is neither a known data
+    set nor an existing file, before anything is loaded."""
+    if name in DATASETS or osp.isfile(name):
+        return
+    if osp.isdir(name):
+        raise UsageError(f'--dataset {name}: a folder, not an interaction '
+                         'file')
+    raise UsageError(f'--dataset {name}: no such file, and not a data set '
+                     f'name ({", ".join(sorted(DATASETS))})')
+
+
 def data_options(args: argparse.Namespace) -> Dict:
     r"""The keyword arguments of :func:`~hlr_graph.data.load_dataset` that
-    the flags of :func:`add_data_arguments` chose."""
+    the flags of :func:`add_data_arguments` set: only the flags given, so
+    that the data set's own defaults (or a run's record) fill the rest."""
     def column(value):
         return int(value) if value.lstrip('-').isdigit() else value
 
-    file_options = dict(sep=args.sep, user_col=column(args.user_col),
-                        item_col=column(args.item_col),
-                        rating_col=None if args.rating_col is None else
-                        column(args.rating_col))
-    return dict(root=args.root, threshold=args.threshold, k_core=args.k_core,
-                split=args.split, seed=args.split_seed,
-                cache_dir=args.cache_dir, force_reload=args.force_reload,
-                file_options=file_options)
+    options = {key: getattr(args, dest) for key, dest in (
+        ('root', 'root'), ('cache_dir', 'cache_dir'),
+        ('threshold', 'threshold'), ('k_core', 'k_core'), ('split', 'split'),
+        ('seed', 'split_seed')) if getattr(args, dest) is not None}
+    if args.force_reload:
+        options['force_reload'] = True
+    file_options = {key: getattr(args, key) for key in ('sep',)
+                    if getattr(args, key) is not None}
+    file_options.update({key: column(getattr(args, key)) for key in (
+        'user_col', 'item_col', 'rating_col')
+        if getattr(args, key) is not None})
+    if file_options:
+        options['file_options'] = file_options
+    return options
+
+
+def _flat(options: Optional[Dict]) -> Dict:
+    options = dict(options or {})
+    return {**(options.pop('file_options', None) or {}), **options}
+
+
+def _same(key: str, given, recorded) -> bool:
+    if key == 'name' and isinstance(given, str) and isinstance(recorded,
+                                                               str):
+        if given not in DATASETS or recorded not in DATASETS:
+            return osp.abspath(given) == osp.abspath(recorded)
+    return given == recorded
+
+
+def run_data_options(name: Optional[str], given: Dict, requested: Dict,
+                     resolved: Optional[Dict], source: str
+                     ) -> Tuple[str, Dict]:
+    r"""The data set and options to read a finished (or stopped) run's graph
+    with: the run's own, with the location options (:obj:`LOCATION`) the
+    user gave.
+
+    Args:
+        name (str, optional): ``--dataset`` as given (:obj:`None`: not
+            given).
+        given (dict): :func:`data_options` of the flags given.
+        requested (dict): The run's requested options, with its data set
+            under ``'name'``.
+        resolved (dict, optional): The run's ``dataset.options`` (what the
+            data set made of them), with ``'name'``.
+        source (str): The record's path, for messages.
+
+    Returns:
+        ``(name, options)`` for :func:`~hlr_graph.data.load_dataset`.
+
+    Raises:
+        UsageError: A given flag disagrees with the run's record; the message
+            names the flag and both values.
+    """
+    recorded = _flat(resolved if resolved is not None else requested)
+    asked = _flat(requested)
+    flags = {**_flat(given), **({'name': name} if name is not None else {})}
+    for key, value in flags.items():
+        if key in LOCATION:
+            continue
+        if (key in asked and _same(key, value, asked[key])) or (
+                key in recorded and _same(key, value, recorded[key])):
+            continue
+        theirs = recorded.get(key, asked.get(key, 'not set'))
+        raise UsageError(
+            f"{DATA_FLAGS.get(key, key)} {value} differs from the run's "
+            f'{theirs} ({source}): leave the flag out to read the run as it '
+            'was made')
+    options = dict(resolved if resolved is not None else requested)
+    run_name = options.pop('name')
+    options.update({key: value for key, value in given.items()
+                    if key in LOCATION})
+    return run_name, options
+
+
+def exit_with(message: str, code: int = 2) -> int:
+    r"""Prints ``error: MESSAGE`` as one line on stderr and returns
+    :obj:`code`."""
+    print('error: ' + ' '.join(str(message).split()), file=sys.stderr)
+    return code

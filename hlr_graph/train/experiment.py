@@ -1,5 +1,10 @@
 r"""One experiment end to end: data set -> model -> training -> full-ranking
-test -> ``results.json`` (and the lists, for re-checking elsewhere)."""
+test -> ``results.json`` (and the lists, for re-checking elsewhere).
+
+A run directory holds ``run.json`` (the experiment record, written when the
+run starts), ``checkpoint.pt`` (the training state, every epoch),
+``model.pt`` (the kept epoch's weights) and, once finished,
+``results.json``."""
 import csv
 import json
 import os
@@ -7,7 +12,7 @@ import os.path as osp
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -15,7 +20,7 @@ import torch_geometric
 from torch import Tensor
 
 from hlr_graph.data.graph import ITEM, USER, split_edges
-from hlr_graph.data.registry import load_dataset
+from hlr_graph.data.registry import DATASETS, load_dataset
 from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.models.base import Recommender
 from hlr_graph.models.registry import (
@@ -25,6 +30,15 @@ from hlr_graph.models.registry import (
 )
 from hlr_graph.train.trainer import TrainConfig, Trainer
 
+RUN_FILE, RESULTS_FILE = 'run.json', 'results.json'
+CHECKPOINT_FILE, WEIGHTS_FILE = 'checkpoint.pt', 'model.pt'
+LIST_FILES = ('recommendations.csv', 'train.csv', 'valid.csv', 'test.csv')
+PLOT_FILES = ('loss.png', 'valid_metrics.png', 'test_metrics.png')
+RUN_FILES = (RUN_FILE, CHECKPOINT_FILE, WEIGHTS_FILE, RESULTS_FILE,
+             *LIST_FILES, *PLOT_FILES)
+r"""The files a run writes into its output directory, in that order (the
+plots with ``hlr-graph train --plot``)."""
+
 
 @dataclass
 class Experiment:
@@ -33,23 +47,29 @@ class Experiment:
     Attributes:
         dataset (str): A data set name or the path of a CSV / TSV file.
         model (str): A model name (:obj:`hlr_graph.models.MODELS`).
-        data_options (dict): Arguments of the data set (``root``,
-            ``threshold``, ``k_core``, ``split``, ``seed``, ``cache_dir``,
-            ``file_options``).
+        data_options (dict): Keyword arguments of
+            :func:`~hlr_graph.data.load_dataset` (``root``, ``threshold``,
+            ``k_core``, ``split``, ``seed``, ``cache_dir``,
+            ``file_options``, ...); those not given take the data set's
+            defaults.
         hyperparameters (dict): Overrides of the authors' settings for this
             data set and model (``lr`` and the model's arguments).
         train (TrainConfig): Training settings; its ``lr`` is replaced by
-            the hyperparameters' one.
+            the hyperparameters' one, its ``checkpoint`` and
+            ``best_weights`` by the files of :obj:`output_dir`.
         ks (Sequence[int]): Metric cut-offs.
         metric_mode (str): ``'standard'`` or ``'reference'`` MAP / MRR.
         num_cohorts (int): Test cohorts (``0``: all users only).
         cohort_size (int): Users per cohort.
         eval_users (int, optional): Test a random subset of users only.
-        output_dir (str, optional): Where results are written.
+        output_dir (str, optional): Where the run's files are written.
         save_recommendations (bool): Also write the top-K lists and the
             split as CSV files with original ids.
         test (bool): Measure on the test interactions (off while tuning, so
             that selection never sees them).
+        resume (bool): Continue the stopped run of :obj:`output_dir` from
+            its ``checkpoint.pt`` (build the experiment with
+            :meth:`from_record` of its ``run.json``).
     """
     dataset: str = 'synthetic'
     model: str = 'cml'
@@ -64,26 +84,84 @@ class Experiment:
     output_dir: Optional[str] = None
     save_recommendations: bool = False
     test: bool = True
+    resume: bool = False
+
+    @classmethod
+    def from_record(cls, record: Dict, output_dir: Optional[str] = None,
+                    **location) -> 'Experiment':
+        r"""The experiment a ``run.json`` :obj:`record` describes, settled
+        as it ran: the data set's resolved options (``dataset.options``)
+        and the model's resolved arguments. :obj:`location` (``root``,
+        ``cache_dir``) says where the files are now."""
+        data = dict(record.get('data') or record['data_options'])
+        name = data.pop('name', record['dataset'])
+        known = {f.name for f in fields(TrainConfig)}
+        train = TrainConfig(**{k: v for k, v in record['train'].items()
+                               if k in known})
+        return cls(
+            dataset=name, model=record['model'],
+            data_options={**data, **{k: v for k, v in location.items()
+                                     if v is not None}},
+            hyperparameters={**record['model_arguments'], 'lr': train.lr},
+            train=train, ks=tuple(record['ks']),
+            metric_mode=record['metric_mode'],
+            num_cohorts=record['num_cohorts'],
+            cohort_size=record['cohort_size'],
+            eval_users=record['eval_users'],
+            output_dir=output_dir,
+            save_recommendations=record['save_recommendations'],
+            test=record['test'], resume=output_dir is not None)
 
 
 def run_experiment(exp: Experiment) -> Dict:
     r"""Runs :obj:`exp` and returns its results (the ``results.json``
-    content)."""
-    dataset = load_dataset(exp.dataset, **exp.data_options)
+    content).
+
+    With an :obj:`~Experiment.output_dir`, the data set is loaded and the
+    model built first; then ``run.json`` is written, training saves its
+    state to ``checkpoint.pt`` every epoch and the kept weights to
+    ``model.pt``, and ``results.json`` comes last. A fresh run first
+    removes a previous run's files (:obj:`RUN_FILES`) from the folder. If
+    the run fails before a checkpoint exists, it leaves nothing behind: no
+    ``run.json`` and no folder it created; after one, the folder is kept
+    for :obj:`~Experiment.resume`.
+    """
+    out = exp.output_dir
+    if exp.resume and not out:
+        raise ValueError('resume needs the output_dir of the stopped run')
+    dataset = load_dataset(exp.dataset, log=exp.train.log,
+                           **exp.data_options)
     data = dataset[0]
     hyperparameters = {**default_hyperparameters(dataset.name, exp.model),
                        **exp.hyperparameters}
-    train = TrainConfig(**{**asdict(exp.train),
-                           'lr': hyperparameters.pop('lr', exp.train.lr)})
-    hyperparameters = model_arguments(exp.model, **hyperparameters)
-    if exp.output_dir:
-        os.makedirs(exp.output_dir, exist_ok=True)
-        train.checkpoint = osp.join(exp.output_dir, 'checkpoint.pt')
+    train = replace(exp.train, lr=hyperparameters.pop('lr', exp.train.lr))
+    arguments = model_arguments(exp.model, **hyperparameters)
+    created = None
+    if out:
+        train = replace(train, checkpoint=osp.join(out, CHECKPOINT_FILE),
+                        best_weights=osp.join(out, WEIGHTS_FILE))
+        created = _make_dirs(out)
+        if not exp.resume:
+            for name in RUN_FILES:
+                if osp.exists(osp.join(out, name)):
+                    os.remove(osp.join(out, name))
+            write_json(_record(exp, dataset, arguments, train),
+                       osp.join(out, RUN_FILE))
+    try:
+        return _run(exp, dataset, data, arguments, train)
+    except BaseException:
+        if out and not osp.exists(osp.join(out, CHECKPOINT_FILE)):
+            _remove_run(out, created, keep_record=exp.resume)
+        raise
 
+
+def _run(exp: Experiment, dataset, data, arguments: Dict,
+         train: TrainConfig) -> Dict:
     torch.manual_seed(train.seed)
     model = build_model(exp.model, data[USER].num_nodes, data[ITEM].num_nodes,
-                        split_edges(data, 'train'), **hyperparameters)
-    fit = Trainer(model, data, train).fit()
+                        split_edges(data, 'train'), **arguments)
+    resume = exp.resume and osp.exists(train.checkpoint)
+    fit = Trainer(model, data, train).fit(resume=resume)
 
     valid = Evaluator(data, 'val', exp.ks, exp.metric_mode, num_cohorts=0,
                       max_users=exp.eval_users).evaluate(model)
@@ -93,7 +171,7 @@ def run_experiment(exp: Experiment) -> Dict:
         'split': dataset.split,
         'split_seed': dataset.seed,
         'seed': train.seed,
-        'hyperparameters': {**hyperparameters, 'lr': train.lr,
+        'hyperparameters': {**arguments, 'lr': train.lr,
                             'batch_size': train.batch_size,
                             'epochs': train.epochs,
                             'patience': train.patience,
@@ -106,6 +184,7 @@ def run_experiment(exp: Experiment) -> Dict:
         'metric_mode': exp.metric_mode,
         'valid': valid['metrics'],
         'data': dataset.stats,
+        'data_options': dataset.options,
         'epochs': fit['epochs'],
         'environment': _environment(train.device),
     }
@@ -114,7 +193,7 @@ def run_experiment(exp: Experiment) -> Dict:
         evaluator = Evaluator(data, 'test', exp.ks, exp.metric_mode,
                               exp.num_cohorts, exp.cohort_size,
                               max_users=exp.eval_users)
-        items, scores = evaluator.rank(model)
+        items, scores = evaluator.rank(model, progress=train.progress)
         report = evaluator.report(items)
         results.update({
             'eval_seconds': time.perf_counter() - tic,
@@ -124,9 +203,9 @@ def run_experiment(exp: Experiment) -> Dict:
             'cohort_size': report.get('cohort_size'),
         })
     if exp.output_dir:
-        write_json(results, osp.join(exp.output_dir, 'results.json'))
         if exp.test and exp.save_recommendations:
             _write_lists(data, evaluator.users, items, scores, exp.output_dir)
+        write_json(results, osp.join(exp.output_dir, RESULTS_FILE))
     return results
 
 
@@ -204,3 +283,88 @@ def _environment(device: str) -> Dict:
             'device': device, 'accelerator': accelerator,
             'threads': torch.get_num_threads(),
             'machine': platform.machine(), 'argv': sys.argv}
+
+
+def read_run(run_dir: str) -> Dict:
+    r"""The ``run.json`` record of the run in :obj:`run_dir`.
+
+    Raises:
+        FileNotFoundError: :obj:`run_dir` is not a folder, or holds no
+            ``run.json`` (the message names the path).
+    """
+    if not osp.isdir(run_dir):
+        raise FileNotFoundError(f'{run_dir}: no such run directory')
+    path = osp.join(run_dir, RUN_FILE)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{run_dir}: no {RUN_FILE} in it, so not a '
+                                'run of hlr-graph train')
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_files(run_dir: str) -> List[str]:
+    r"""The paths of the run files (:obj:`RUN_FILES`) present in
+    :obj:`run_dir`."""
+    return [osp.join(run_dir, name) for name in RUN_FILES
+            if osp.exists(osp.join(run_dir, name))]
+
+
+def _record(exp: Experiment, dataset, arguments: Dict,
+            train: TrainConfig) -> Dict:
+    r"""The ``run.json`` content: the experiment as requested and as
+    settled (the data set's ``options``, every model argument, the training
+    settings with their learning rate)."""
+    name = exp.dataset
+    if name not in DATASETS and osp.isfile(name):
+        name = osp.abspath(name)
+    requested = {k: v for k, v in exp.data_options.items()
+                 if k not in ('root', 'cache_dir', 'force_reload')}
+    return {
+        'dataset': name,
+        'model': exp.model,
+        'data_options': requested,
+        'data': {'name': name, **dataset.options},
+        'location': {'root': osp.abspath(dataset.root),
+                     'cache_dir': osp.abspath(dataset.cache_dir)},
+        'hyperparameters': exp.hyperparameters,
+        'model_arguments': arguments,
+        'train': asdict(train),
+        'ks': list(exp.ks),
+        'metric_mode': exp.metric_mode,
+        'num_cohorts': exp.num_cohorts,
+        'cohort_size': exp.cohort_size,
+        'eval_users': exp.eval_users,
+        'save_recommendations': exp.save_recommendations,
+        'test': exp.test,
+        'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+        'argv': sys.argv,
+    }
+
+
+def _make_dirs(path: str) -> Optional[str]:
+    r"""Makes :obj:`path` and returns the topmost folder this created
+    (:obj:`None` if it existed)."""
+    path, top = osp.abspath(path), None
+    parent = path
+    while not osp.exists(parent):
+        top, parent = parent, osp.dirname(parent)
+    os.makedirs(path, exist_ok=True)
+    return top
+
+
+def _remove_run(out: str, created: Optional[str], keep_record: bool):
+    r"""Undoes a run that failed before its first checkpoint: its files, and
+    the folders it created when they are left empty."""
+    names = [n for n in RUN_FILES if not (keep_record and n == RUN_FILE)]
+    for name in names:
+        if osp.exists(osp.join(out, name)):
+            os.remove(osp.join(out, name))
+    if created is None:
+        return
+    folder = osp.abspath(out)
+    while True:
+        if osp.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+        if folder == created or osp.dirname(folder) == folder:
+            break
+        folder = osp.dirname(folder)

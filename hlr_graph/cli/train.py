@@ -1,0 +1,334 @@
+r"""``hlr-graph train``: train a recommender and measure it by full ranking
+on held-out interactions (``examples/train_hlr.py`` is this command).
+
+Flags map onto :class:`~hlr_graph.train.Experiment` and
+:class:`~hlr_graph.train.TrainConfig` by name; a flag that is not given
+keeps the dataclass default, or the authors' setting for a model flag, or,
+with ``--resume``, the stopped run's value."""
+import argparse
+import os.path as osp
+from dataclasses import fields
+from typing import Dict, List, Optional
+
+from hlr_graph.cli.common import check_folder, device, execute, list_files
+from hlr_graph.data.cli import (
+    ArgumentParser,
+    UsageError,
+    add_data_arguments,
+    check_dataset,
+    data_options,
+    dataset_name,
+    exit_with,
+    integer,
+    number,
+    run_data_options,
+)
+from hlr_graph.evaluation import METRIC_MODES
+from hlr_graph.loader import HISTORY_SAMPLING
+from hlr_graph.models import MODELS, model_arguments
+from hlr_graph.train.experiment import (
+    CHECKPOINT_FILE,
+    RESULTS_FILE,
+    RUN_FILE,
+    Experiment,
+    read_run,
+    run_experiment,
+    run_files,
+)
+from hlr_graph.train.trainer import SELECT_BY, TrainConfig
+
+HELP = 'train a model and measure it by full ranking (results.json)'
+DEFAULT_DATASET, DEFAULT_MODEL = 'synthetic', 'cml'
+
+MODEL_FLAGS = ('lr', 'margin', 'embedding_dim', 'num_memories',
+               'max_history', 'history_sampling', 'user_slot', 'copy',
+               'clip_ram', 'temperature', 'weight_decay', 'num_layers',
+               'regularization', 'alpha')
+r"""Flags (by ``dest``, the model argument's name) that override the
+authors' settings; :obj:`None` keeps them."""
+TRAIN_FLAGS = ('epochs', 'batch_size', 'patience', 'select_by', 'seed',
+               'device', 'eval_every', 'eval_users', 'num_workers')
+r"""Flags (by ``dest``) that set :class:`TrainConfig` fields."""
+EXPERIMENT_FLAGS = ('ks', 'metric_mode', 'num_cohorts', 'cohort_size',
+                    'eval_users', 'save_recommendations')
+r"""Flags (by ``dest``) that set :class:`Experiment` fields."""
+FREE_FLAGS = ('device', )
+r"""Flags that may differ from a stopped run's when resuming it: where it
+runs, not what it computes. (The loaders' worker processes draw their own
+random streams, so ``--num-workers`` must stay.)"""
+
+
+def _default(cls, name: str):
+    return {f.name: f.default for f in fields(cls)}[name]
+
+
+def add_arguments(parser: ArgumentParser):
+    r"""Adds the flags of ``train`` to :obj:`parser`."""
+    add_data_arguments(parser, default=DEFAULT_DATASET)
+    model = parser.add_argument_group('model')
+    model.add_argument('--model', choices=sorted(MODELS), default=None,
+                       help=f'(default: {DEFAULT_MODEL})')
+    model.add_argument('--dim', dest='embedding_dim', type=integer(1),
+                       default=None, metavar='D',
+                       help='embedding size d (default: 100)')
+    model.add_argument('--margin', type=number(0, open_low=True),
+                       default=None,
+                       help="hinge margin m (default: the authors' setting)")
+    model.add_argument('--num-memories', type=integer(1), default=None,
+                       help='memory slots N of HLR / HLR++ (default: 20)')
+    model.add_argument('--max-history', type=integer(-1), default=None,
+                       help='history size L (-1: all of it; default: the '
+                       "authors', 50, or 5 on Yelp)")
+    model.add_argument('--history-sampling', choices=HISTORY_SAMPLING,
+                       default=None, help="(default: the authors' setting)")
+    model.add_argument('--user-slot', action=argparse.BooleanOptionalAction,
+                       default=None, help="the user slot in HLR's history "
+                       "(the reference's catex)")
+    model.add_argument('--copy', action=argparse.BooleanOptionalAction,
+                       default=None, help="the negative reuses the "
+                       "positive's relation")
+    model.add_argument('--clip-ram', action=argparse.BooleanOptionalAction,
+                       default=None, help='also clip memories and keys')
+    model.add_argument('--key-temperature', dest='temperature',
+                       type=number(0, open_low=True), default=None,
+                       metavar='T',
+                       help='temperature of the memory key softmax of LRML, '
+                       'HLR and HLR++ (default: 1, as the paper)')
+    model.add_argument('--weight-decay', type=number(0), default=None,
+                       help='L2 penalty of BPR-MF and LightGCN')
+    model.add_argument('--num-layers', type=integer(0), default=None,
+                       help='LightGCN layers (default: 3)')
+    model.add_argument('--regularization', type=number(0), default=None,
+                       help="ALS's lambda (default: the authors', 30 or 20)")
+    model.add_argument('--confidence', dest='alpha', type=number(0),
+                       default=None, metavar='ALPHA',
+                       help="ALS's confidence scaling alpha (default: 1)")
+    train = parser.add_argument_group('training')
+    train.add_argument('--lr', type=number(0, open_low=True), default=None,
+                       help="Adam's learning rate (default: the authors' "
+                       "setting for this data set and model)")
+    train.add_argument('--epochs', type=integer(1), default=None,
+                       help=f'(default: {_default(TrainConfig, "epochs")})')
+    train.add_argument('--batch-size', type=integer(1), default=None,
+                       help='(default: '
+                       f'{_default(TrainConfig, "batch_size")})')
+    train.add_argument('--patience', type=integer(1), default=None,
+                       help='stop after this many epochs without a better '
+                       'validation loss or metric (default: run all epochs)')
+    train.add_argument('--select-by', choices=SELECT_BY, default=None,
+                       help="keep the epoch with the lowest validation loss "
+                       "(the paper's choice) or the highest validation "
+                       "metric, measured every --eval-every epochs (default: "
+                       "loss)")
+    train.add_argument('--seed', type=integer(0), default=None,
+                       help='seeds initialisation, batches, negatives and '
+                       'histories (the split has --split-seed; default: 0)')
+    train.add_argument('--device', type=device, default=None,
+                       help='cpu, cuda, cuda:N or mps (default: cpu)')
+    train.add_argument('--num-workers', type=integer(0), default=None,
+                       help='sampling processes of the loaders (default: 0)')
+    train.add_argument('--eval-every', type=integer(0), default=None,
+                       help='print validation NDCG@10 / Recall@10 every N '
+                       'epochs (0: never, or every epoch with a metric '
+                       '--select-by)')
+    train.add_argument('--resume', action='store_true',
+                       help='continue the stopped run of --output-dir from '
+                       'its checkpoint.pt, with the settings of its run.json')
+    evaluation = parser.add_argument_group('evaluation')
+    evaluation.add_argument('--ks', type=integer(1), nargs='+', default=None,
+                            help='metric cut-offs (default: 10 20)')
+    evaluation.add_argument('--metric-mode', choices=METRIC_MODES,
+                            default=None,
+                            help="'reference': the authors' MAP and MRR")
+    evaluation.add_argument('--cohorts', dest='num_cohorts',
+                            type=integer(0), default=None, metavar='N',
+                            help='disjoint test cohorts (0: all users only; '
+                            'default: 5)')
+    evaluation.add_argument('--cohort-size', type=integer(1), default=None,
+                            help='users per cohort (default: 10000)')
+    evaluation.add_argument('--eval-users', type=integer(1), default=None,
+                            help='test (and monitor and select with '
+                            '--eval-every / --select-by) a random sample of '
+                            'this many users')
+    out = parser.add_argument_group('output')
+    out.add_argument('--output-dir', default=None,
+                     help='(default: runs/DATASET_MODEL_seedSEED)')
+    out.add_argument('--save-recommendations', action='store_true',
+                     default=None,
+                     help='also write recommendations.csv and the split '
+                     '(train.csv, valid.csv, test.csv) with original ids')
+    out.add_argument('--plot', action='store_true',
+                     help='also write PNGs of the losses and metrics '
+                     '(needs matplotlib: pip install "hlr_graph[plot]")')
+    out.add_argument('--no-progress', action='store_true',
+                     help='hide the progress bars')
+    out.add_argument('--quiet', action='store_true',
+                     help='print only the results table and errors')
+
+
+def experiment_from_args(args: argparse.Namespace) -> Experiment:
+    r"""The :class:`Experiment` of the flags given; the dataclasses'
+    defaults fill in the rest."""
+    def given(names) -> Dict:
+        return {name: getattr(args, name) for name in names
+                if getattr(args, name) is not None}
+
+    train = TrainConfig(**given(TRAIN_FLAGS), progress=not (
+        args.no_progress or args.quiet), log=not args.quiet)
+    settings = given(EXPERIMENT_FLAGS)
+    if 'ks' in settings:
+        settings['ks'] = tuple(settings['ks'])
+    return Experiment(
+        dataset=dataset_name(args, DEFAULT_DATASET),
+        model=args.model or DEFAULT_MODEL,
+        data_options=data_options(args),
+        hyperparameters=given(MODEL_FLAGS), train=train,
+        output_dir=output_dir(args), **settings)
+
+
+def output_dir(args: argparse.Namespace) -> str:
+    r"""``--output-dir``, else ``runs/DATASET_MODEL_seedSEED``."""
+    if args.output_dir:
+        return args.output_dir
+    name = osp.basename(dataset_name(args, DEFAULT_DATASET))
+    seed = args.seed if args.seed is not None else _default(TrainConfig,
+                                                            'seed')
+    return osp.join('runs', f'{name}_{args.model or DEFAULT_MODEL}_seed'
+                    f'{seed}')
+
+
+def resumed_experiment(args: argparse.Namespace, parser: ArgumentParser,
+                       out: str) -> Experiment:
+    r"""The experiment of the stopped run in :obj:`out`, as its
+    ``run.json`` records it; a flag given that disagrees with the record is
+    refused, naming both values."""
+    if not osp.isdir(out):
+        raise UsageError(f'--resume: --output-dir {out} does not exist: '
+                         'nothing to resume')
+    try:
+        record = read_run(out)
+    except FileNotFoundError as e:
+        raise UsageError(f'--resume: {e}') from None
+    source = osp.join(out, RUN_FILE)
+    name, options = run_data_options(
+        args.dataset, data_options(args),
+        {'name': record['dataset'], **record['data_options']},
+        record.get('data'), source)
+    exp = Experiment.from_record(record, out)
+    exp.dataset, exp.data_options = name, options
+    for key in ('root', 'cache_dir'):
+        known = record.get('location', {}).get(key)
+        if key not in options and known and osp.isdir(known):
+            options[key] = known
+    recorded = {'model': exp.model, **exp.hyperparameters,
+                **{f: getattr(exp.train, f) for f in TRAIN_FLAGS},
+                **{f: getattr(exp, f) for f in EXPERIMENT_FLAGS}}
+    recorded['ks'] = list(recorded['ks'])
+    for dest in ('model', *MODEL_FLAGS, *TRAIN_FLAGS, *EXPERIMENT_FLAGS):
+        value = getattr(args, dest)
+        if value is None or dest in FREE_FLAGS or value == recorded.get(dest):
+            continue
+        theirs = recorded.get(dest, 'not set')
+        show = ' '.join(map(str, value)) if isinstance(value, list) else value
+        theirs = (' '.join(map(str, theirs)) if isinstance(theirs, list)
+                  else theirs)
+        raise UsageError(
+            f"{parser.flag(dest)} {show} differs from the run's {theirs} "
+            f'({source}): leave the flag out to continue the run as it was')
+    exp.train.progress = not (args.no_progress or args.quiet)
+    exp.train.log = not args.quiet
+    for dest in FREE_FLAGS:
+        if getattr(args, dest) is not None:
+            setattr(exp.train, dest, getattr(args, dest))
+    if args.device is None:
+        try:
+            device(exp.train.device)
+        except argparse.ArgumentTypeError as e:
+            raise UsageError(f'the run ran on {exp.train.device}, but {e}: '
+                             'give --device to continue it here') from None
+    return exp
+
+
+def check_model_flags(model: str, hyperparameters: Dict,
+                      parser: ArgumentParser):
+    r"""Raises :class:`UsageError` for a model flag that :obj:`model` does
+    not take, before any data loads."""
+    takes = set(model_arguments(model)) | {'lr'}
+    for dest in hyperparameters:
+        if dest not in takes:
+            raise UsageError(f"{parser.flag(dest)}: model '{model}' has no "
+                             f"such setting")
+
+
+def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
+    r"""Runs ``train`` with the parsed flags :obj:`args`."""
+    out = output_dir(args)
+    check_folder(out, '--output-dir')
+    if args.plot:
+        from hlr_graph.cli.plot import require_matplotlib
+        require_matplotlib()
+    if args.resume:
+        exp = resumed_experiment(args, parser, out)
+    else:
+        check_dataset(dataset_name(args, DEFAULT_DATASET))
+        if osp.isfile(osp.join(out, CHECKPOINT_FILE)) and not osp.isfile(
+                osp.join(out, RESULTS_FILE)):
+            raise UsageError(
+                f'--output-dir {out} holds a stopped run (checkpoint.pt, no '
+                'results.json): continue it with --resume, or choose another '
+                '--output-dir')
+        exp = experiment_from_args(args)
+        check_model_flags(exp.model, exp.hyperparameters, parser)
+    try:
+        results = run_experiment(exp)
+    except FloatingPointError as e:
+        kept = osp.join(out, CHECKPOINT_FILE)
+        tail = (f'the last good checkpoint is kept in {kept}'
+                if osp.exists(kept) else 'no epoch finished, nothing is kept')
+        raise UsageError(f'{e}; {tail} (lower --lr, or change the '
+                         'settings)') from None
+    except KeyboardInterrupt:
+        if not osp.exists(osp.join(out, CHECKPOINT_FILE)):
+            raise
+        return exit_with(f'interrupted: continue with hlr-graph train '
+                         f'--resume --output-dir {out}', 130)
+    print(format_table(results))
+    if args.plot:
+        from hlr_graph.cli.plot import plot_runs
+        plot_runs([out], out)
+    list_files(run_files(out), enabled=not args.quiet)
+    return 0
+
+
+def format_table(results: dict, metrics: str = 'test') -> str:
+    r"""The results as a table: one row per metric, one column per K."""
+    ks = sorted({int(name.split('@')[1]) for name in results[metrics]})
+    names = dict.fromkeys(name.split('@')[0] for name in results[metrics])
+    lines = [
+        f"{results['model']} on {results['dataset']} ({results['split']} "
+        f"split, seed {results['seed']}): best epoch {results['best_epoch']}, "
+        f"train {results['train_seconds']:.1f}s, eval "
+        f"{results['eval_seconds']:.1f}s, {results['num_test_users']} test "
+        f"users, {results['metric_mode']} metrics",
+        f"{'metric':<12}" + ''.join(f'{"@" + str(k):>12}' for k in ks),
+    ]
+    for name in names:
+        lines.append(f'{name:<12}' + ''.join(
+            f"{results[metrics][f'{name}@{k}']:>12.4f}" for k in ks))
+    return '\n'.join(lines)
+
+
+def build_parser(prog: Optional[str] = None,
+                 description: Optional[str] = None) -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=prog, description=description or __doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None, prog: Optional[str] = None,
+         description: Optional[str] = None) -> int:
+    r"""``hlr-graph train`` as a function: returns the exit code."""
+    parser = build_parser(prog, description)
+    return execute(parser, argv, lambda args: run(args, parser))
