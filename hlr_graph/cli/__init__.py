@@ -60,5 +60,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ['stats']:
         from hlr_graph.data.__main__ import main as data_main
-        return data_main(['stats', *argv[1:]])
+        return data_main(['stats', *argv[1:]], prog='hlr-graph')
     return execute(build_parser(), argv, lambda args: args.run(args))

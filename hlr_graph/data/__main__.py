@@ -2,25 +2,30 @@ r"""``python -m hlr_graph.data stats --dataset NAME --root DIR``: the paper's
 Table 1 columns of a data set after preprocessing, its split and the
 structure of its training graph, as a table (or one JSON object with
 ``--json``)."""
-import argparse
 import json
 import sys
 from typing import Dict, List, Optional
 
-from hlr_graph.data.cli import add_data_arguments, data_options
+from hlr_graph.data.cli import (
+    ArgumentParser,
+    add_data_arguments,
+    data_options,
+)
 from hlr_graph.data.dataset import MissingDataError
 from hlr_graph.data.interactions import DataFormatError
 from hlr_graph.data.registry import load_dataset
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None,
+         prog: str = 'python -m hlr_graph.data') -> int:
     r"""Runs the command with the arguments :obj:`argv` (default:
     :obj:`sys.argv`) and returns the exit code: ``0``, or ``2`` after one
-    ``error: ...`` line on :obj:`sys.stderr` when the data set cannot be
-    loaded (a missing or malformed file, an unknown name, options that leave
-    nothing)."""
-    parser = argparse.ArgumentParser(prog='python -m hlr_graph.data')
-    commands = parser.add_subparsers(dest='command', required=True)
+    ``error: ...`` line on :obj:`sys.stderr` when a flag is wrong or the
+    data set cannot be loaded (a missing or malformed file, an unknown name,
+    options that leave nothing)."""
+    parser = ArgumentParser(prog=prog)
+    commands = parser.add_subparsers(dest='command', required=True,
+                                     parser_class=ArgumentParser)
     stats = commands.add_parser(
         'stats', help='print users, items, interactions, density and the '
         'median interactions per user after preprocessing (paper Table 1), '
