@@ -43,20 +43,21 @@ def test_a_killed_main_job_resumes_to_the_same_metrics(tmp_path, capsys):
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # As the process: sums in one fixed order.
     try:
-        assert cli(['train', *ARGS, '--output-dir', str(whole),
-                    '--quiet']) == 0
         while saved_epoch(killed) < 1:
             assert victim.poll() is None, victim.communicate()[1]
             time.sleep(0.005)
-        time.sleep(0.3)  # Into the batches of epoch 2.
+        time.sleep(0.1)  # Into the batches of epoch 2.
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=60)
         assert victim.returncode == -signal.SIGKILL
         stopped_at = saved_epoch(killed)
         assert 1 <= stopped_at < 4
         assert not (killed / 'results.json').exists()
+
+        torch.set_num_threads(1)  # As the process: sums in a fixed order.
+        assert cli(['train', *ARGS, '--output-dir', str(whole),
+                    '--quiet']) == 0
         capsys.readouterr()
         assert cli(['train', '--resume', '--output-dir', str(killed),
                     '--no-progress']) == 0

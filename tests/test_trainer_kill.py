@@ -33,9 +33,7 @@ def test_a_killed_training_process_resumes_bit_identical(tmp_path, capsys):
         [sys.executable, SCRIPT, str(killed), str(EPOCHS)], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # As the script: sums in a fixed order.
     try:
-        train(str(whole), EPOCHS)  # The uninterrupted run, meanwhile.
         while checkpoint_epoch(killed / 'checkpoint.pt') < 2:
             assert victim.poll() is None, victim.communicate()[1]
             time.sleep(0.005)
@@ -45,6 +43,9 @@ def test_a_killed_training_process_resumes_bit_identical(tmp_path, capsys):
         epoch = checkpoint_epoch(killed / 'checkpoint.pt')
         assert 2 <= epoch < EPOCHS
         assert not (killed / 'final.pt').exists()
+
+        torch.set_num_threads(1)  # As the script: sums in a fixed order.
+        train(str(whole), EPOCHS)  # The uninterrupted run.
         capsys.readouterr()
         train(str(killed), EPOCHS, resume=True)
     finally:
