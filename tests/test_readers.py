@@ -271,3 +271,14 @@ def test_download_is_atomic(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / 'ml-100k').iterdir()) == [
         'u.data', 'u.item']
     assert ds[0]['item'].name == ['Film (1990)']
+
+
+def test_a_mistyped_root_leaves_no_folders(tmp_path, monkeypatch):
+    def offline(url, folder, log=True, filename=None):
+        raise urllib.error.URLError('Name or service not known')
+
+    monkeypatch.setattr('hlr_graph.data.dataset.download_url', offline)
+    for cls in (YelpReviews, MovieLens100K):  # Manual, then a download.
+        with pytest.raises(MissingDataError):
+            cls(root=str(tmp_path / 'no' / 'such' / 'root'))
+        assert list(tmp_path.iterdir()) == []

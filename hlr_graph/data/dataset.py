@@ -209,24 +209,32 @@ class InteractionDataset(InMemoryDataset):
                f'{digest}')
         return [f'{tag}.pt', f'{tag}.json']
 
-    def download(self):
+    def _download(self):
+        r"""PyG's download step (make :attr:`raw_dir`, then :meth:`download`
+        unless the raw files exist), except that a failure removes the
+        folders it made, so that a mistyped ``--root`` leaves no empty
+        folders behind."""
+        if all(osp.exists(p) for p in self.raw_paths):
+            return
+        made = _missing_folders(self.raw_dir)
         try:
-            if self.url is None:
-                raise MissingDataError(self.missing_message())
-            with tempfile.TemporaryDirectory(dir=self.raw_dir) as tmp:
-                try:
-                    self.fetch(tmp)
-                except OSError as e:  # URLError, timeouts, DNS failures.
-                    raise MissingDataError(
-                        f'{self.missing_message()}\nThe download from '
-                        f'{self.url} failed: {e}') from None
-                for name in os.listdir(tmp):  # Move complete files in place.
-                    os.replace(osp.join(tmp, name),
-                               osp.join(self.raw_dir, name))
-        except MissingDataError:
-            if not os.listdir(self.raw_dir):  # Made by the failed attempt.
-                os.rmdir(self.raw_dir)
+            super()._download()
+        except BaseException:
+            _remove_empty(made)
             raise
+
+    def download(self):
+        if self.url is None:
+            raise MissingDataError(self.missing_message())
+        with tempfile.TemporaryDirectory(dir=self.raw_dir) as tmp:
+            try:
+                self.fetch(tmp)
+            except OSError as e:  # URLError, timeouts, DNS failures.
+                raise MissingDataError(
+                    f'{self.missing_message()}\nThe download from '
+                    f'{self.url} failed: {e}') from None
+            for name in os.listdir(tmp):  # Move complete files in place.
+                os.replace(osp.join(tmp, name), osp.join(self.raw_dir, name))
 
     def fetch(self, folder: str):
         r"""Downloads the raw files into :obj:`folder`. By default this
@@ -277,10 +285,7 @@ class InteractionDataset(InMemoryDataset):
         if not self.force_reload and all(
                 osp.exists(p) for p in self.processed_paths):
             return
-        made, folder = [], self.processed_dir
-        while folder and not osp.exists(folder):
-            made.append(folder)
-            folder = osp.dirname(folder)
+        made = _missing_folders(self.processed_dir)
         write(f"Processing '{self.name}'...", self.log, sys.stderr)
         try:
             os.makedirs(self.processed_dir, exist_ok=True)
@@ -289,11 +294,7 @@ class InteractionDataset(InMemoryDataset):
             end = ('interrupted' if isinstance(e, KeyboardInterrupt) else
                    'failed')
             write(f'Processing {end}.', self.log, sys.stderr)
-            for folder in made:  # Deepest first; only if left empty.
-                try:
-                    os.rmdir(folder)
-                except OSError:
-                    break
+            _remove_empty(made)
             raise
         write('Done!', self.log, sys.stderr)
 
@@ -374,6 +375,24 @@ class InteractionDataset(InMemoryDataset):
                 f'split={self.split}, users={self.stats["users"]}, '
                 f'items={self.stats["items"]}, '
                 f'interactions={self.stats["interactions"]})')
+
+
+def _missing_folders(path: str) -> List[str]:
+    r"""The folders on :obj:`path` that do not exist yet, deepest first."""
+    made, folder = [], osp.abspath(path)
+    while not osp.exists(folder):
+        made.append(folder)
+        folder = osp.dirname(folder)
+    return made
+
+
+def _remove_empty(folders: List[str]):
+    r"""Removes :obj:`folders`, deepest first, while they are empty."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
 
 
 def _download(url: str, folder: str, timeout: float = 60.0) -> str:
