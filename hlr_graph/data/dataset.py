@@ -75,7 +75,7 @@ class InteractionDataset(InMemoryDataset):
             validation carved per user from train). :obj:`None` takes
             :attr:`default_split`.
         seed (int): The seed of the split. (default: :obj:`2021`, as in the
-            reference code)
+            authors' code, https://github.com/deezer/recsys21-hlr)
         test_fraction (float, optional): The test share: ``0.2`` for
             ``'reference'`` and ``0.1`` for ``'per_user'`` when :obj:`None`.
         val_fraction (float): The validation share (of the non-test rows for

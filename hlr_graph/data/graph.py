@@ -56,8 +56,8 @@ SPLIT_KEYS = {'train': 'edge_index', 'val': 'val_edge_label_index',
 
 
 def split_edges(data: HeteroData, split: str) -> Tensor:
-    r"""The ``[2, E]`` (user, item) interactions of :obj:`split`
-    (``'train'``, ``'val'`` or ``'test'``)."""
+    r"""The ``[2, E]`` interactions ``(source, target)`` = (user, item) of
+    :obj:`split` (``'train'``, ``'val'`` or ``'test'``)."""
     if split not in SPLIT_KEYS:
         raise ValueError(f"split must be one of {list(SPLIT_KEYS)}, got "
                          f"'{split}'")

@@ -24,7 +24,8 @@ def bipartite_components(edge_index: Tensor, num_users: int,
     rounds of ``O(E)`` tensor operations.
 
     Args:
-        edge_index (torch.Tensor): ``[2, E]`` user and item indices.
+        edge_index (torch.Tensor): ``[2, E]`` edges ``(source, target)`` =
+            (user, item).
         num_users (int): ``U``.
         num_items (int): ``I``.
 

@@ -45,8 +45,9 @@ METRIC_MODES = ('standard', 'reference')
 
 
 class ReferenceMAP(LinkPredMetric):
-    r"""MAP@K as the reference code computes it: the sum of precisions at
-    the hits, divided by :math:`K`."""
+    r"""MAP@K as the authors' code computes it (``huitre/evaluators/map.py``
+    in https://github.com/deezer/recsys21-hlr): the sum of precisions at the
+    hits, divided by :math:`K`."""
     higher_is_better: bool = True
     weighted: bool = False
 
@@ -57,7 +58,8 @@ class ReferenceMAP(LinkPredMetric):
 
 
 class ReferenceMRR(LinkPredMetric):
-    r"""MRR@K as the reference code computes it: the sum of reciprocal ranks
+    r"""MRR@K as the authors' code computes it (``huitre/evaluators/mrr.py``
+    in https://github.com/deezer/recsys21-hlr): the sum of reciprocal ranks
     over all hits."""
     higher_is_better: bool = True
     weighted: bool = False

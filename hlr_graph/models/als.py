@@ -17,9 +17,10 @@ class ALS(Recommender):
         \lambda (\sum_u \|x_u\|^2 + \sum_v \|y_v\|^2),
 
     with preference :math:`p_{u,v} = 1` on training interactions, confidence
-    :math:`c_{u,v} = \alpha` there and :math:`1` elsewhere. The reference code
-    uses :math:`\alpha = 1` (no confidence scaling), :math:`\lambda = 30`
-    (20 on Yelp) and 20 iterations. Fitted by
+    :math:`c_{u,v} = \alpha` there and :math:`1` elsewhere. The authors' code
+    (``wals.py`` in https://github.com/deezer/recsys21-hlr) uses
+    :math:`\alpha = 1` (no confidence scaling), :math:`\lambda = 30` (20 on
+    Yelp) and 20 iterations. Fitted by
     :class:`implicit.cpu.als.AlternatingLeastSquares`, an optional
     dependency: ``pip install "hlr_graph[als]"``.
 
@@ -34,7 +35,7 @@ class ALS(Recommender):
     The initial factors are drawn from a seed taken from torch's generator,
     so :func:`torch.manual_seed` fixes the fit. Each least-squares step runs
     ``implicit``'s default three conjugate-gradient iterations, as the
-    reference's fit did (:attr:`use_cg`; ``False`` solves exactly).
+    authors' fit did (:attr:`use_cg`; ``False`` solves exactly).
     """
     use_cg: bool = True
 

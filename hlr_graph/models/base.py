@@ -75,8 +75,8 @@ class Recommender(torch.nn.Module):
                                   f'by gradient; call fit()')
 
     def fit(self, edge_index: Tensor):
-        r"""Fits the model to ``[2, E]`` training interactions in closed
-        form."""
+        r"""Fits the model in closed form to ``[2, E]`` training
+        interactions ``(source, target)`` = (user, item)."""
         raise NotImplementedError(f'{self.__class__.__name__} is trained by '
                                   f'gradient on triplets')
 

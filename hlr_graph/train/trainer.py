@@ -56,7 +56,8 @@ class TrainConfig:
         lr (float): Adam's learning rate. (default: ``1e-3``)
         patience (int, optional): Stop after this many epochs without a
             better selection criterion (default: :obj:`None`, run every
-            epoch as the reference code does).
+            epoch as the authors' code does,
+            https://github.com/deezer/recsys21-hlr).
         select_by (str): Keep the epoch with the lowest validation loss
             (``'loss'``, the paper's selection) or the highest validation
             ``'ndcg@10'`` or ``'recall@10'``, measured by full ranking every
