@@ -231,7 +231,7 @@ class InteractionDataset(InMemoryDataset):
                 self.fetch(tmp)
             except OSError as e:  # URLError, timeouts, DNS failures.
                 raise MissingDataError(
-                    f'{self.missing_message()}\nThe download from '
+                    f'{self.missing_message()} The download from '
                     f'{self.url} failed: {e}') from None
             for name in os.listdir(tmp):  # Move complete files in place.
                 os.replace(osp.join(tmp, name), osp.join(self.raw_dir, name))
