@@ -21,7 +21,7 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from hlr_graph.cli.common import (
     run_parallel,
 )
 from hlr_graph.data.cli import (
+    LOCATION,
     MAX_SEED,
     UsageError,
     add_data_arguments,
@@ -106,10 +107,13 @@ def experiment(args, dataset: str, model: str, seed: int) -> Experiment:
         output_dir=cell_dir(args, dataset, model, seed))
 
 
-def check_cells(args, finished: List, datasets: Dict):
+def check_cells(args, finished: List, datasets: Optional[Dict] = None):
     r"""Stops when a finished cell was run with other settings than these
     flags would run it with, or on data that changed since, naming both
-    values, so that one table never mixes them."""
+    values, so that one table never mixes them. Before the data sets are
+    loaded (no :obj:`datasets`), only the data flags given are compared."""
+    given = {k: v for k, v in data_options(args).items()
+             if k not in LOCATION}
     for cell in finished:
         exp = experiment(args, *cell)
         folder = exp.output_dir
@@ -122,12 +126,18 @@ def check_cells(args, finished: List, datasets: Dict):
                     ('--tuned', exp.hyperparameters,
                      record.get('hyperparameters'))]
         changes = [c for c in changes if c[1] != c[2]]
-        dataset = datasets[cell[0]]
-        changes += data_changes(dataset.options, record.get('data', {}))
+        if datasets is None:
+            changes += data_changes({'name': cell[0], **given},
+                                    record.get('data', {}), given=True)
+        else:
+            changes += data_changes(datasets[cell[0]].options,
+                                    record.get('data', {}))
         refuse_changes(changes, "the cell's", osp.join(folder, RUN_FILE),
                        'give the flags it was run with, or another '
                        '--output-dir')
-        check_graph(record, dataset, osp.join(folder, RUN_FILE))
+        if datasets is not None:
+            check_graph(record, datasets[cell[0]],
+                        osp.join(folder, RUN_FILE))
 
 
 def summarise(args) -> Dict:
@@ -214,6 +224,7 @@ def run(args, parser) -> int:
     todo = [cell for cell in cells if not osp.exists(
         osp.join(cell_dir(args, *cell), RESULTS_FILE))]
     finished = [cell for cell in cells if cell not in todo]
+    check_cells(args, finished)  # Before any data set loads.
     datasets = {name: load_dataset(name, **data_options(args))
                 for name in dict.fromkeys(
                     cell[0] for cell in (finished if args.report_only

@@ -229,18 +229,26 @@ def load_run_dataset(args: argparse.Namespace, run_dir: str,
     return dataset
 
 
-def data_changes(options: Dict, recorded: Dict) -> List[Tuple[str, Any,
-                                                              Any]]:
-    r"""``(flag, value, recorded value)`` of each resolved data option
-    (``dataset.options``) in :obj:`options` that differs from
-    :obj:`recorded`; a file's path is where it is, not what it holds, so two
-    paths are not compared (the graph fingerprint is)."""
+def data_changes(options: Dict, recorded: Dict, given: bool = False
+                 ) -> List[Tuple[str, Any, Any]]:
+    r"""``(flag, value, recorded value)`` of each data option in
+    :obj:`options` that differs from the resolved options
+    :obj:`recorded` (``dataset.options``); a file's path is where it is, not
+    what it holds, so two paths are not compared (the graph fingerprint
+    is).
+
+    Args:
+        options (dict): Resolved options (``dataset.options``), or with
+            :obj:`given` the options given (before the data set loads).
+        recorded (dict): The resolved options of a record.
+        given (bool): Compare only the options in :obj:`options`.
+    """
     now, then = flat_options(options), flat_options(recorded)
     if is_file_dataset(now.get('name')) and is_file_dataset(then.get('name')):
         now.pop('name'), then.pop('name')
+    keys = now if given else dict.fromkeys([*now, *then])
     return [(DATA_FLAGS.get(key, key), now.get(key), then.get(key))
-            for key in dict.fromkeys([*now, *then])
-            if now.get(key) != then.get(key)]
+            for key in keys if now.get(key) != then.get(key)]
 
 
 def list_files(paths: Iterable[str], enabled: bool = True):

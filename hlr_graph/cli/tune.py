@@ -146,13 +146,16 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     check_output_file(args.output)
     check_dataset(args.dataset)
     args.fixed = fixed_setting(args.model, args.fix)
+    previous = None
+    if osp.exists(args.output):
+        previous = read_json(args.output, ('trials', *SETTINGS.values()),
+                             'an output of hlr-graph tune')
+        check_search(previous, search_settings(args), args.output)
     dataset = load_dataset(args.dataset, **data_options(args))
     check_splits(dataset, ('train', 'val'))
     settings = search_settings(args, dataset)
     done = {}
-    if osp.exists(args.output):
-        previous = read_json(args.output, ('trials', *SETTINGS.values()),
-                             'an output of hlr-graph tune')
+    if previous is not None:
         check_search(previous, settings, args.output)
         check_graph(previous, dataset, args.output)
         done = {key(t['hyperparameters']): t for t in previous['trials']}
@@ -177,36 +180,43 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     return 0
 
 
-def search_settings(args: argparse.Namespace, dataset) -> Dict:
+def search_settings(args: argparse.Namespace, dataset=None) -> Dict:
     r"""What the output records of the search besides its trials: every
     setting that changes a trial (:obj:`SETTINGS`, the data options as
-    requested and as resolved, the graph's fingerprint)."""
+    requested and, once :obj:`dataset` is loaded, as resolved, and the
+    graph's fingerprint)."""
     name = args.dataset
     if osp.isfile(name):
         name = osp.abspath(name)
-    return {'dataset': name, 'model': args.model,
-            'data_options': {k: v for k, v in data_options(args).items()
-                             if k not in LOCATION},
-            'data': dataset.options, 'graph': graph_fingerprint(dataset[0]),
-            'fixed': args.fixed, 'epochs': args.epochs,
-            'patience': args.patience, 'seed': args.seed}
+    settings = {'dataset': name, 'model': args.model,
+                'data_options': {k: v for k, v in data_options(args).items()
+                                 if k not in LOCATION},
+                'fixed': args.fixed, 'epochs': args.epochs,
+                'patience': args.patience, 'seed': args.seed}
+    if dataset is not None:
+        settings.update(data=dataset.options,
+                        graph=graph_fingerprint(dataset[0]))
+    return settings
 
 
 def check_search(previous: Dict, settings: Dict, path: str):
     r"""Raises :class:`UsageError`, naming every flag and both values, when
     the search in :obj:`path` (:obj:`previous`) was run with other
-    :obj:`settings`."""
+    :obj:`settings` (:func:`search_settings`; before the data set loads,
+    only the data options given are compared)."""
     changes = [(flag, settings[name], previous[name])
                for flag, name in SETTINGS.items()
                if settings[name] != previous[name]]
-    if 'data' in previous:
-        changes += data_changes(settings['data'], previous['data'])
-    else:  # Written before resolved options were kept.
-        changes += data_changes(
-            {'name': settings['dataset'], **settings['data_options']},
-            {'name': previous.get('dataset'),
-             **{k: v for k, v in previous.get('data_options', {}).items()
-                if k not in LOCATION}})
+    recorded = previous.get('data') or {  # Else older: as requested.
+        'name': previous.get('dataset'),
+        **{k: v for k, v in previous.get('data_options', {}).items()
+           if k not in LOCATION}}
+    if 'data' in settings and 'data' in previous:
+        changes += data_changes(settings['data'], recorded)
+    else:
+        changes += data_changes({'name': settings['dataset'],
+                                 **settings['data_options']}, recorded,
+                                given='data' in previous)
     refuse_changes(changes, "the search's", path,
                    'give the flags it was run with, or another --output')
 
