@@ -155,17 +155,23 @@ def test_a_run_failing_before_its_first_epoch_leaves_no_folder(tmp_path,
     assert not (tmp_path / 'runs').exists()
 
 
-def test_a_non_finite_loss_names_the_epoch_and_keeps_the_checkpoint(
-        tmp_path, capsys, monkeypatch):
+def nan_from_epoch_2(monkeypatch):
+    r"""Makes CML's loss NaN from epoch 2 on (with one training and one
+    validation batch an epoch: ``--batch-size 100000``)."""
     from hlr_graph.models.cml import CML
     loss, calls = CML.loss, []
 
-    def nan_from_epoch_2(self, batch):
-        calls.append(1)  # One training and one validation batch an epoch.
+    def patched(self, batch):
+        calls.append(1)
         value = loss(self, batch)
         return value * float('nan') if len(calls) > 2 else value
 
-    monkeypatch.setattr(CML, 'loss', nan_from_epoch_2)
+    monkeypatch.setattr(CML, 'loss', patched)
+
+
+def test_a_non_finite_loss_names_the_epoch_and_keeps_the_checkpoint(
+        tmp_path, capsys, monkeypatch):
+    nan_from_epoch_2(monkeypatch)
     out = tmp_path / 'run'
     code = cli.main(['train', '--epochs', '3', '--batch-size', '100000',
                      '--output-dir', str(out), '--no-progress'])

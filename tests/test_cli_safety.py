@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from test_cli import one_error, results_of
+from test_cli import nan_from_epoch_2, one_error, results_of
 from test_main_job import load_example
 
 from hlr_graph import cli
@@ -61,15 +61,7 @@ def test_an_overwrite_that_fails_after_its_first_checkpoint_replaces(
     out = tmp_path / 'run'
     assert cli.main(['train', '--model', 'popular', '--output-dir', str(out),
                      '--quiet']) == 0
-    from hlr_graph.models.cml import CML
-    loss, calls = CML.loss, []
-
-    def nan_from_epoch_2(self, batch):
-        calls.append(1)  # One training and one validation batch an epoch.
-        value = loss(self, batch)
-        return value * float('nan') if len(calls) > 2 else value
-
-    monkeypatch.setattr(CML, 'loss', nan_from_epoch_2)
+    nan_from_epoch_2(monkeypatch)
     code = cli.main(['train', '--epochs', '3', '--batch-size', '100000',
                      '--overwrite', '--output-dir', str(out), '--quiet'])
     one_error(capsys, code, 'epoch 2', 'checkpoint (epoch 1) is kept')
