@@ -9,7 +9,8 @@ Both models share every setting; only the source of the user and item
 vectors differs (a free table, or LightGCN propagating that table over the
 training graph).
 """
-import argparse
+import os.path as osp
+import sys
 import time
 from typing import Tuple
 
@@ -17,13 +18,25 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.models import LightGCN
 
+from hlr_graph.cli.common import command
 from hlr_graph.data import INTERACTS, ITEM, USER
-from hlr_graph.data.cli import add_data_arguments, data_options
+from hlr_graph.data.cli import (
+    MAX_SEED,
+    add_data_arguments,
+    check_dataset,
+    data_options,
+    dataset_name,
+    integer,
+    number,
+)
 from hlr_graph.data.registry import load_dataset
 from hlr_graph.evaluation import Evaluator
 from hlr_graph.models import HLR
 from hlr_graph.models.cml import clip_rows_
 from hlr_graph.train import TrainConfig, Trainer
+from hlr_graph.train.experiment import check_splits
+
+DEFAULT_DATASET = 'ml-100k'
 
 
 class LightGCNHLR(HLR):
@@ -65,19 +78,25 @@ class LightGCNHLR(HLR):
             self.memory.clip_(self.max_norm)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    add_data_arguments(parser, default='ml-100k')
-    parser.add_argument('--epochs', type=int, default=30)
-    parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--margin', type=float, default=0.5)
-    parser.add_argument('--max-history', type=int, default=20)
-    parser.add_argument('--layers', type=int, default=2)
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args(argv)
+def add_arguments(parser):
+    add_data_arguments(parser, default=DEFAULT_DATASET)
+    parser.add_argument('--epochs', type=integer(1), default=30)
+    parser.add_argument('--lr', type=number(0, open_low=True), default=1e-3)
+    parser.add_argument('--margin', type=number(0, open_low=True),
+                        default=0.5)
+    parser.add_argument('--max-history', type=integer(-1), default=20,
+                        help='history size L (-1: all of it)')
+    parser.add_argument('--layers', type=integer(0), default=2,
+                        help="LightGCN's layers")
+    parser.add_argument('--seed', type=integer(0, MAX_SEED), default=0)
 
-    data = load_dataset(args.dataset, **data_options(args))[0]
+
+def run(args, parser) -> int:
+    name = dataset_name(args, DEFAULT_DATASET)
+    check_dataset(name)
+    dataset = load_dataset(name, **data_options(args))
+    check_splits(dataset)
+    data = dataset[0]
     sizes = data[USER].num_nodes, data[ITEM].num_nodes
     settings = dict(margin=args.margin, max_history=args.max_history)
     models = {
@@ -87,24 +106,31 @@ def main(argv=None):
     }
     evaluator = Evaluator(data, 'test', ks=(10, 20), num_cohorts=0)
     rows = []
-    for name, make in models.items():
+    for label, make in models.items():
         torch.manual_seed(args.seed)
         model = make()
         tic = time.perf_counter()
         fit = Trainer(model, data, TrainConfig(epochs=args.epochs, lr=args.lr,
                                                seed=args.seed)).fit()
         metrics = evaluator.evaluate(model, progress=True)['metrics']
-        rows.append((name, fit['best_epoch'], time.perf_counter() - tic,
+        rows.append((label, fit['best_epoch'], time.perf_counter() - tic,
                      metrics))
-    print(f'\n{args.dataset}, {args.epochs} epochs, lr {args.lr}, margin '
+    print(f'\n{name}, {args.epochs} epochs, lr {args.lr}, margin '
           f'{args.margin}, L = {args.max_history}, seed {args.seed}')
     print(f'{"model":<16}{"best epoch":>11}{"seconds":>9}' + ''.join(
         f'{m:>13}' for m in ('recall@10', 'ndcg@10', 'recall@20', 'ndcg@20')))
-    for name, epoch, seconds, metrics in rows:
-        print(f'{name:<16}{epoch:>11}{seconds:>9.0f}' + ''.join(
+    for label, epoch, seconds, metrics in rows:
+        print(f'{label:<16}{epoch:>11}{seconds:>9.0f}' + ''.join(
             f'{metrics[m]:>13.4f}'
             for m in ('recall@10', 'ndcg@10', 'recall@20', 'ndcg@20')))
+    return 0
+
+
+def main(argv=None) -> int:
+    r"""Trains and measures both models; returns the exit code (``2`` with
+    one ``error:`` line for a mistake)."""
+    return command(add_arguments, run, argv, osp.basename(__file__), __doc__)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

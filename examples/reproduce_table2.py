@@ -8,25 +8,41 @@ Each (data set, model, seed) cell is a run of the main job whose
 ``results.json`` lands in ``OUTPUT_DIR/DATASET/MODEL/seedS/``; finished cells
 are skipped, so a stopped run resumes where it was. Settings are the authors'
 for the data set's family, or with ``--tuned DIR`` the best validation
-setting found by ``examples/tune.py`` in ``DIR/DATASET/MODEL.json``. The
-table (``table2.md``, laid out like the paper's: metrics @10 and @20 in %,
-median popularity, mean +- standard deviation over seeds) and its numbers
-(``table2.json``) are written to ``OUTPUT_DIR``.
+setting found by ``examples/tune.py`` in ``DIR/DATASET/MODEL.json``. A
+finished cell that was run with other settings (``--epochs``,
+``--batch-size``, ``--patience``, ``--select-by``, ``--metric-mode``,
+``--tuned``, a data option, or data that changed since) is refused, naming
+both values, so that one table never mixes them. The table (``table2.md``,
+laid out like the paper's: metrics @10 and @20 in %, median popularity, mean
++- standard deviation over seeds) and its numbers (``table2.json``) are
+written to ``OUTPUT_DIR``.
 """
-import argparse
-import json
 import os
 import os.path as osp
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
-import torch
 
-from hlr_graph.cli.common import check_folder, device, execute
-from hlr_graph.data.cli import ArgumentParser, UsageError, integer
+from hlr_graph.cli.common import (
+    add_parallel_arguments,
+    check_folder,
+    command,
+    data_changes,
+    run_parallel,
+)
+from hlr_graph.data.cli import (
+    LOCATION,
+    MAX_SEED,
+    UsageError,
+    add_data_arguments,
+    check_dataset,
+    data_options,
+    integer,
+    refuse_changes,
+)
+from hlr_graph.data.registry import load_dataset
 from hlr_graph.evaluation import METRIC_MODES
 from hlr_graph.models import MODELS
 from hlr_graph.train import (
@@ -36,6 +52,13 @@ from hlr_graph.train import (
     run_experiment,
     write_json,
 )
+from hlr_graph.train.experiment import (
+    RESULTS_FILE,
+    RUN_FILE,
+    check_graph,
+    read_json,
+    read_run,
+)
 
 ORDER = ['popular', 'als', 'bpr', 'lightgcn', 'cml', 'lrml', 'transcf',
          'adacml', 'hlr', 'hlrpp']
@@ -44,6 +67,10 @@ NAMES = {'popular': 'Popular', 'als': 'MF-ALS', 'bpr': 'BPR-MF',
          'transcf': 'TransCF', 'adacml': 'AdaCML', 'hlr': 'HLR',
          'hlrpp': 'HLR++'}
 ROWS = ['map', 'mrr', 'ndcg', 'precision', 'recall']
+TRAIN_SETTINGS = {'--epochs': 'epochs', '--batch-size': 'batch_size',
+                  '--patience': 'patience', '--select-by': 'select_by'}
+r"""The flags of the cells' training settings, by :class:`TrainConfig`
+field."""
 
 
 def cell_dir(args, dataset: str, model: str, seed: int) -> str:
@@ -56,35 +83,61 @@ def tuned_setting(args, dataset: str, model: str) -> Dict:
     path = osp.join(args.tuned, dataset, f'{model}.json')
     if not osp.exists(path):
         return {}
-    with open(path) as f:
-        return json.load(f)['best']['hyperparameters']
+    best = read_json(path, ('best', ), 'an output of examples/tune.py')
+    if not isinstance(best['best'], dict) or not isinstance(
+            best['best'].get('hyperparameters'), dict):
+        raise UsageError(f"--tuned {args.tuned}: {path} has no "
+                         "'hyperparameters' in its 'best' entry, so it is "
+                         'not an output of examples/tune.py')
+    return best['best']['hyperparameters']
 
 
-def check_selection(args, finished: List):
-    r"""Stops when a finished cell kept its epoch by another criterion than
-    ``--select-by``, so that one table never mixes the two."""
-    for cell in finished:
-        with open(osp.join(cell_dir(args, *cell), 'results.json')) as f:
-            kept = json.load(f)['hyperparameters'].get('select_by', 'loss')
-        if kept != args.select_by:
-            raise UsageError(f'{cell_dir(args, *cell)} was selected by '
-                             f'{kept}, not {args.select_by}: use another '
-                             '--output-dir')
-
-
-def run_cell(args, dataset: str, model: str, seed: int) -> str:
-    torch.set_num_threads(args.threads)
-    folder = cell_dir(args, dataset, model, seed)
-    run_experiment(Experiment(
+def experiment(args, dataset: str, model: str, seed: int) -> Experiment:
+    r"""The run of the cell ``(dataset, model, seed)``."""
+    return Experiment(
         dataset=dataset, model=model,
-        data_options=dict(root=args.root, cache_dir=args.cache_dir),
+        data_options={k: v for k, v in data_options(args).items()
+                      if k != 'force_reload'},  # Loaded once already.
         hyperparameters=tuned_setting(args, dataset, model),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                           patience=args.patience,
                           select_by=args.select_by, seed=seed,
                           device=args.device, progress=False, log=False),
-        metric_mode=args.metric_mode, output_dir=folder))
-    return folder
+        metric_mode=args.metric_mode,
+        output_dir=cell_dir(args, dataset, model, seed))
+
+
+def check_cells(args, finished: List, datasets: Optional[Dict] = None):
+    r"""Stops when a finished cell was run with other settings than these
+    flags would run it with, or on data that changed since, naming both
+    values, so that one table never mixes them. Before the data sets are
+    loaded (no :obj:`datasets`), only the data flags given are compared."""
+    given = {k: v for k, v in data_options(args).items()
+             if k not in LOCATION}
+    for cell in finished:
+        exp = experiment(args, *cell)
+        folder = exp.output_dir
+        record = read_run(folder)
+        changes = [(flag, getattr(exp.train, name),
+                    record['train'].get(name))
+                   for flag, name in TRAIN_SETTINGS.items()]
+        changes += [('--metric-mode', exp.metric_mode,
+                     record['metric_mode']),
+                    ('--tuned', exp.hyperparameters,
+                     record.get('hyperparameters'))]
+        changes = [c for c in changes if c[1] != c[2]]
+        if datasets is None:
+            changes += data_changes({'name': cell[0], **given},
+                                    record.get('data', {}), given=True)
+        else:
+            changes += data_changes(datasets[cell[0]].options,
+                                    record.get('data', {}))
+        refuse_changes(changes, "the cell's", osp.join(folder, RUN_FILE),
+                       'give the flags it was run with, or another '
+                       '--output-dir')
+        if datasets is not None:
+            check_graph(record, datasets[cell[0]],
+                        osp.join(folder, RUN_FILE))
 
 
 def summarise(args) -> Dict:
@@ -95,11 +148,11 @@ def summarise(args) -> Dict:
         for model in args.models:
             for seed in args.seeds:
                 path = osp.join(cell_dir(args, dataset, model, seed),
-                                'results.json')
+                                RESULTS_FILE)
                 if not osp.exists(path):
                     continue
-                with open(path) as f:
-                    results = json.load(f)
+                results = read_json(path, ('test', 'train_seconds'),
+                                    'the results of a run')
                 cell = table.setdefault(dataset, {}).setdefault(model, {})
                 for name, value in results['test'].items():
                     cell.setdefault(name, []).append(value)
@@ -139,14 +192,13 @@ def markdown(table: Dict, ks: List[int], metric_mode: str) -> str:
     return '\n'.join(lines)
 
 
-def add_arguments(parser: ArgumentParser):
+def add_arguments(parser):
     parser.add_argument('--datasets', nargs='+', default=['ml-100k'])
     parser.add_argument('--models', nargs='+', default=ORDER,
                         choices=sorted(MODELS))
-    parser.add_argument('--seeds', type=integer(0), nargs='+',
+    parser.add_argument('--seeds', type=integer(0, MAX_SEED), nargs='+',
                         default=[0, 1, 2])
-    parser.add_argument('--root', default=None)
-    parser.add_argument('--cache-dir', default=None)
+    add_data_arguments(parser, dataset=False)
     parser.add_argument('--tuned', default=None,
                         help='folder of examples/tune.py outputs')
     parser.add_argument('--epochs', type=integer(1), default=100)
@@ -157,41 +209,36 @@ def add_arguments(parser: ArgumentParser):
                         'highest validation metric')
     parser.add_argument('--metric-mode', choices=METRIC_MODES,
                         default='standard')
-    parser.add_argument('--device', type=device, default='cpu',
-                        help="torch device of the cells, e.g. 'cuda'")
-    parser.add_argument('--jobs', type=integer(1), default=1,
-                        help="cells run at once, sharing torch's threads "
-                        "(or one GPU)")
+    add_parallel_arguments(parser, 'cells')
     parser.add_argument('--output-dir', default='runs/table2')
     parser.add_argument('--report-only', action='store_true',
                         help='only write the table of the finished cells')
 
 
-def run(args) -> int:
+def run(args, parser) -> int:
     check_folder(args.output_dir, '--output-dir')
-    args.threads = max(1, torch.get_num_threads() // args.jobs)
-
+    for dataset in args.datasets:
+        check_dataset(dataset)
     cells = [(d, m, s) for d in args.datasets for m in args.models
              for s in args.seeds]
     todo = [cell for cell in cells if not osp.exists(
-        osp.join(cell_dir(args, *cell), 'results.json'))]
-    if not args.report_only:
-        check_selection(args, [c for c in cells if c not in todo])
+        osp.join(cell_dir(args, *cell), RESULTS_FILE))]
+    finished = [cell for cell in cells if cell not in todo]
+    check_cells(args, finished)  # Before any data set loads.
+    datasets = {name: load_dataset(name, **data_options(args))
+                for name in dict.fromkeys(
+                    cell[0] for cell in (finished if args.report_only
+                                         else cells))}
+    check_cells(args, finished, datasets)
     if todo and not args.report_only:
         print(f'{len(todo)} cells to run', flush=True)
         # Models later in ORDER first: on ml-100k they are the costliest
         # (HLR++, HLR, AdaCML), so parallel jobs end closer together.
         todo.sort(key=lambda cell: -ORDER.index(cell[1]))
         tic = time.perf_counter()
-        if args.jobs == 1:
-            for cell in todo:
-                print(f'done: {run_cell(args, *cell)}', flush=True)
-        else:
-            with ProcessPoolExecutor(args.jobs) as pool:
-                futures = [pool.submit(run_cell, args, *cell)
-                           for cell in todo]
-                for future in futures:
-                    print(f'done: {future.result()}', flush=True)
+        for exp, _ in run_parallel(run_experiment, [
+                experiment(args, *cell) for cell in todo], args.jobs):
+            print(f'done: {exp.output_dir}', flush=True)
         print(f'{len(todo)} cells in {(time.perf_counter() - tic) / 60:.1f} '
               f'min with {args.jobs} job(s)', flush=True)
 
@@ -210,11 +257,8 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = ArgumentParser(
-        prog=osp.basename(__file__), description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return execute(parser, argv, run)
+    return command(add_arguments, run, argv, osp.basename(__file__),
+                   __doc__)
 
 
 if __name__ == '__main__':

@@ -23,7 +23,9 @@ A stopped run (killed, interrupted, out of time) continues where it was:
     python examples/train_hlr.py --output-dir runs/x --resume
 
 takes every setting from ``runs/x/run.json`` and refuses a flag that
-disagrees with it. A mistake (a flag out of its range, a missing file,
+disagrees with it. A folder that holds a run is replaced only with
+``--overwrite``, and its files stay until the new run has its first
+checkpoint. A mistake (a flag out of its range, a missing file,
 ``--device cuda`` without a GPU) is one ``error:`` line and exit code 2.
 """
 import os.path as osp

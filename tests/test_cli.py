@@ -65,6 +65,8 @@ BAD_TRAIN_FLAGS = [
     ('--weight-decay', '-0.001'), ('--num-layers', '-1'),
     ('--regularization', '-1'), ('--confidence', '-1'), ('--seed', '-1'),
     ('--split-seed', '-1'), ('--epochs', 'ten'),
+    # Past what torch.manual_seed takes (it failed once the data loaded):
+    ('--seed', str(2**63)), ('--split-seed', str(2**63)),
 ]
 
 
@@ -86,6 +88,9 @@ def test_train_refuses_a_number_out_of_range(tmp_path, capsys, flag, value):
       'x.json', '--jobs', '0'], '--jobs'),
     (['tune', '--dataset', 'synthetic', '--model', 'cml', '--output',
       'x.json', '--time-budget', '0'], '--time-budget'),
+    (['tune', '--dataset', 'synthetic', '--model', 'cml', '--output',
+      'x.json', '--seed', str(2**63)], '--seed'),
+    (['stats', '--dataset', 'synthetic', '--k-core', '-1'], '--k-core'),
     (['evaluate', 'RUN', '--ks', '10', '-5'], '--ks'),
     (['evaluate', 'RUN', '--eval-users', '0'], '--eval-users'),
 ])
@@ -150,21 +155,28 @@ def test_a_run_failing_before_its_first_epoch_leaves_no_folder(tmp_path,
     assert not (tmp_path / 'runs').exists()
 
 
-def test_a_non_finite_loss_names_the_epoch_and_keeps_the_checkpoint(
-        tmp_path, capsys, monkeypatch):
+def nan_from_epoch_2(monkeypatch):
+    r"""Makes CML's loss NaN from epoch 2 on (with one training and one
+    validation batch an epoch: ``--batch-size 100000``)."""
     from hlr_graph.models.cml import CML
     loss, calls = CML.loss, []
 
-    def nan_from_epoch_2(self, batch):
-        calls.append(1)  # One training and one validation batch an epoch.
+    def patched(self, batch):
+        calls.append(1)
         value = loss(self, batch)
         return value * float('nan') if len(calls) > 2 else value
 
-    monkeypatch.setattr(CML, 'loss', nan_from_epoch_2)
+    monkeypatch.setattr(CML, 'loss', patched)
+
+
+def test_a_non_finite_loss_names_the_epoch_and_keeps_the_checkpoint(
+        tmp_path, capsys, monkeypatch):
+    nan_from_epoch_2(monkeypatch)
     out = tmp_path / 'run'
     code = cli.main(['train', '--epochs', '3', '--batch-size', '100000',
                      '--output-dir', str(out), '--no-progress'])
-    line = one_error(capsys, code, 'epoch 2', 'last good checkpoint is kept',
+    line = one_error(capsys, code, 'epoch 2',
+                     'the last good checkpoint (epoch 1) is kept in',
                      str(out / 'checkpoint.pt'))
     assert 'nan' in line
     assert (out / 'checkpoint.pt').is_file() and (out / 'run.json').is_file()
@@ -194,7 +206,7 @@ def test_evaluate_measures_the_run_again_on_its_own_split(run_dir, capsys):
     again = json.loads(out.read_text())
     assert again['metrics'] == results['test']  # Same split, same numbers.
     assert again['cohorts'] == results['test_cohorts']
-    assert 'cml on synthetic (reference split with seed 7)' in printed
+    assert 'cml on synthetic (reference split, split seed 7, seed 0)' in printed
     assert f'wrote:\n  {out}' in printed
 
     assert cli.main(['evaluate', str(run_dir), '--on', 'val', '--ks', '10',
@@ -367,12 +379,14 @@ def test_a_run_lists_every_file_it_wrote(run_dir, tmp_path, capsys):
 
 
 def test_quiet_prints_only_the_results_table(tmp_path, capsys):
-    assert cli.main(['train', '--model', 'popular', '--quiet',
+    assert cli.main(['train', '--model', 'popular', '--quiet', '--seed', '3',
                      '--output-dir', str(tmp_path / 'run')]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert captured.err == ''
-    assert lines[0].startswith('popular on synthetic (reference split')
+    # Both seeds, each named (not "seed 3" for the split's):
+    assert lines[0].startswith('popular on synthetic (reference split, '
+                               'split seed 2021, seed 3): best epoch 0')
     assert lines[1].split() == ['metric', '@10', '@20']
     assert [line.split()[0] for line in lines[2:]] == [
         'precision', 'recall', 'ndcg', 'map', 'mrr', 'hit', 'coverage',
@@ -405,8 +419,10 @@ def test_train_plot_writes_into_the_run(tmp_path, capsys):
     assert str(out / 'loss.png') in capsys.readouterr().out
     # A new run in the same folder leaves no plot of the old one behind:
     assert cli.main(['train', '--model', 'popular', '--output-dir',
-                     str(out), '--quiet']) == 0
+                     str(out), '--quiet', '--overwrite']) == 0
     assert not list(out.glob('*.png'))
+    assert results_of(out)['model'] == 'popular'
+    assert not (out / '.replaced').exists()
 
 
 def test_plot_without_matplotlib_says_what_to_install(run_dir, tmp_path,

@@ -102,7 +102,9 @@ def test_tune_fixes_arguments_outside_the_grid(tmp_path, capsys):
         lr=2e-4, margin=0.2, num_memories=20, clip_ram=True,
         history_sampling='unpop')
     capsys.readouterr()
-    for fix, error in [('clip_ram=false', 'was searched with'),
+    for fix, error in [('clip_ram=false', "--fix clip_ram=false differs "
+                        "from the search's clip_ram=true history_sampling="
+                        'unpop'),
                        ('margin=1.0', "'margin' is searched"),
                        ('alpha=1', "takes no 'alpha'"),
                        ('clip_ram', 'expected NAME=VALUE')]:
@@ -137,8 +139,10 @@ def test_table2_runs_cells_once_and_lays_out_the_table(tmp_path, capsys):
     assert recalls[0] == seed0['test']['recall@10']
 
     # Cells selected by the validation loss are not mixed with others.
+    capsys.readouterr()
     assert table2.main(args + ['--select-by', 'ndcg@10']) == 2
-    assert 'selected by loss, not ndcg@10' in capsys.readouterr().err
+    assert "--select-by ndcg@10 differs from the cell's loss" in \
+        capsys.readouterr().err
 
 
 def test_table2_cells_show_spread_only_over_several_seeds():

@@ -16,13 +16,14 @@ import sys
 from typing import List, Optional
 
 from hlr_graph import __version__
-from hlr_graph.cli import evaluate, plot, recommend, train, tune
-from hlr_graph.cli.common import execute
-from hlr_graph.data.cli import ArgumentParser
+from hlr_graph.cli import evaluate, plot, recommend, stats, train, tune
+from hlr_graph.cli.common import ERRORS
+from hlr_graph.data.cli import ArgumentParser, execute
 
 COMMANDS = {'train': train, 'evaluate': evaluate, 'recommend': recommend,
-            'stats': None, 'tune': tune, 'plot': plot}
-r"""The sub-commands; ``stats`` is :mod:`hlr_graph.data`'s own."""
+            'stats': stats, 'tune': tune, 'plot': plot}
+r"""The sub-commands, each a module with ``HELP``, ``add_arguments(parser)``,
+``run(args, parser)`` and ``main``."""
 
 
 def build_parser() -> ArgumentParser:
@@ -35,22 +36,11 @@ def build_parser() -> ArgumentParser:
     commands = parser.add_subparsers(dest='command', metavar='COMMAND',
                                      required=True)
     for name, module in COMMANDS.items():
-        if module is None:
-            commands.add_parser(
-                name, help='the paper\'s Table 1 columns of a data set '
-                'after preprocessing (a table, or JSON with --json)',
-                add_help=False)
-            continue
         sub = commands.add_parser(
             name, help=module.HELP, description=module.__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
-        run = module.run
-        if name in ('train', 'tune'):  # They name flags in messages.
-            sub.set_defaults(run=lambda args, run=run, sub=sub:
-                             run(args, sub))
-        else:
-            sub.set_defaults(run=run)
+        sub.set_defaults(run=module.run, parser=sub)
     return parser
 
 
@@ -58,7 +48,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     r"""Runs ``hlr-graph`` on :obj:`argv` (default: ``sys.argv[1:]``) and
     returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ['stats']:
-        from hlr_graph.data.__main__ import main as data_main
-        return data_main(['stats', *argv[1:]], prog='hlr-graph')
-    return execute(build_parser(), argv, lambda args: args.run(args))
+    return execute(build_parser(), argv,
+                   lambda args: args.run(args, args.parser), ERRORS)

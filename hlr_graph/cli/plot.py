@@ -11,14 +11,13 @@ when the runs measured them: ``--eval-every`` or ``--select-by``) and
 per run), from each run's ``results.json``. Needs matplotlib
 (``pip install "hlr_graph[plot]"``)."""
 import argparse
-import json
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from hlr_graph.cli.common import check_folder, execute, list_files
+from hlr_graph.cli.common import check_folder, command, list_files
 from hlr_graph.data.cli import ArgumentParser, UsageError
-from hlr_graph.train.experiment import PLOT_FILES, RESULTS_FILE
+from hlr_graph.train.experiment import PLOT_FILES, RESULTS_FILE, read_json
 
 HELP = 'PNGs of losses and metrics of finished runs, side by side'
 TEST_METRICS = ('precision', 'recall', 'ndcg', 'map', 'mrr')
@@ -46,8 +45,9 @@ def read_runs(run_dirs: Sequence[str]) -> List[Tuple[str, Dict]]:
         if not osp.isfile(path):
             raise UsageError(f'RUN_DIR {run_dir}: no {RESULTS_FILE}, so not '
                              'a finished run of hlr-graph train')
-        with open(path) as f:
-            runs.append((osp.normpath(run_dir), json.load(f)))
+        runs.append((osp.normpath(run_dir), read_json(
+            path, ('model', 'dataset'),
+            'the results of a run of hlr-graph train')))
     names = [osp.basename(label) for label, _ in runs]
     return [(osp.basename(label) if names.count(osp.basename(label)) == 1
              else label, results) for label, results in runs]
@@ -167,7 +167,7 @@ def add_arguments(parser: ArgumentParser):
                         'for one run, else ./plots)')
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     r"""Runs ``plot`` with the parsed flags :obj:`args`."""
     require_matplotlib()
     output = args.output or (args.run_dirs[0] if len(args.run_dirs) == 1
@@ -181,8 +181,4 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Optional[List[str]] = None, prog: Optional[str] = None
          ) -> int:
     r"""``hlr-graph plot`` as a function: returns the exit code."""
-    parser = ArgumentParser(
-        prog=prog, description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return execute(parser, argv, run)
+    return command(add_arguments, run, argv, prog, __doc__)

@@ -19,7 +19,7 @@ from typing import List, Optional
 
 import torch
 
-from hlr_graph.cli.common import check_run, execute, load_run_dataset
+from hlr_graph.cli.common import check_run, command, load_run_dataset, note
 from hlr_graph.data import ITEM, USER, known_edges, split_edges
 from hlr_graph.data.cli import (
     ArgumentParser,
@@ -37,7 +37,7 @@ from hlr_graph.models import (
     build_model,
     default_hyperparameters,
 )
-from hlr_graph.train.experiment import load_model, read_run
+from hlr_graph.train.experiment import check_splits, load_model, read_run
 from hlr_graph.train.trainer import TrainConfig, Trainer
 
 HELP = "a user's top K, with the reasons HLR / HLR++ give for each item"
@@ -67,7 +67,7 @@ def add_arguments(parser: ArgumentParser):
                         '(default: 2)')
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     r"""Runs ``recommend`` with the parsed flags :obj:`args`."""
     if args.run_dir:
         check_run(args.run_dir, '--run-dir')
@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         name = dataset_name(args, DEFAULT_DATASET)
         check_dataset(name)
-        data = load_dataset(name, **data_options(args))[0]
+        dataset = load_dataset(name, **data_options(args))
+        check_splits(dataset, ('train', 'val'))
+        data = dataset[0]
         model_name = args.model or DEFAULT_MODEL
         settings = default_hyperparameters(name, model_name)
         lr = settings.pop('lr', 1e-3)
@@ -99,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
     names = data[ITEM].name if 'name' in data[ITEM] else item_ids
     user = find_user(user_ids, args.user)
     known = known_edges(data, 'test')
+    left = data[ITEM].num_nodes - int((known[0] == user).sum())
+    if args.k > left:
+        note(f'-k {args.k}: user {user_ids[user]} has only {left} items '
+             'left to recommend, so the list is shorter')
     explain = hasattr(model, 'explain') and model.max_history != 0
     out = model.recommend(torch.tensor([user]), args.k, known,
                           generator=torch.Generator().manual_seed(0),
@@ -189,8 +195,4 @@ def relation_types(memory: torch.Tensor, top: int = 3) -> str:
 def main(argv: Optional[List[str]] = None, prog: Optional[str] = None,
          description: Optional[str] = None) -> int:
     r"""``hlr-graph recommend`` as a function: returns the exit code."""
-    parser = ArgumentParser(
-        prog=prog, description=description or __doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return execute(parser, argv, run)
+    return command(add_arguments, run, argv, prog, description or __doc__)

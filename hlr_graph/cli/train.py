@@ -4,14 +4,27 @@ on held-out interactions (``examples/train_hlr.py`` is this command).
 Flags map onto :class:`~hlr_graph.train.Experiment` and
 :class:`~hlr_graph.train.TrainConfig` by name; a flag that is not given
 keeps the dataclass default, or the authors' setting for a model flag, or,
-with ``--resume``, the stopped run's value."""
+with ``--resume``, the stopped run's value. A finished run in
+``--output-dir`` is replaced only with ``--overwrite``, and stays until the
+new run has its first checkpoint."""
 import argparse
 import os.path as osp
 from dataclasses import fields
 from typing import Dict, List, Optional
 
-from hlr_graph.cli.common import check_folder, device, execute, list_files
+from hlr_graph.cli.common import (
+    add_evaluation_arguments,
+    check_folder,
+    command,
+    device,
+    format_metrics,
+    list_files,
+    note_cutoffs,
+    run_dataset_options,
+    run_title,
+)
 from hlr_graph.data.cli import (
+    MAX_SEED,
     ArgumentParser,
     UsageError,
     add_data_arguments,
@@ -21,9 +34,8 @@ from hlr_graph.data.cli import (
     exit_with,
     integer,
     number,
-    run_data_options,
+    refuse_changes,
 )
-from hlr_graph.evaluation import METRIC_MODES
 from hlr_graph.loader import HISTORY_SAMPLING
 from hlr_graph.models import MODELS, model_arguments
 from hlr_graph.train.experiment import (
@@ -32,10 +44,11 @@ from hlr_graph.train.experiment import (
     RUN_FILE,
     Experiment,
     read_run,
+    recover_run,
     run_experiment,
     run_files,
 )
-from hlr_graph.train.trainer import SELECT_BY, TrainConfig
+from hlr_graph.train.trainer import SELECT_BY, NonFiniteLossError, TrainConfig
 
 HELP = 'train a model and measure it by full ranking (results.json)'
 DEFAULT_DATASET, DEFAULT_MODEL = 'synthetic', 'cml'
@@ -83,7 +96,8 @@ def add_arguments(parser: ArgumentParser):
                        default=None, help="(default: the authors' setting)")
     model.add_argument('--user-slot', action=argparse.BooleanOptionalAction,
                        default=None, help="the user slot in HLR's history "
-                       "(the reference's catex)")
+                       "(catex in the authors' code, "
+                       "https://github.com/deezer/recsys21-hlr)")
     model.add_argument('--copy', action=argparse.BooleanOptionalAction,
                        default=None, help="the negative reuses the "
                        "positive's relation")
@@ -120,7 +134,7 @@ def add_arguments(parser: ArgumentParser):
                        "(the paper's choice) or the highest validation "
                        "metric, measured every --eval-every epochs (default: "
                        "loss)")
-    train.add_argument('--seed', type=integer(0), default=None,
+    train.add_argument('--seed', type=integer(0, MAX_SEED), default=None,
                        help='seeds initialisation, batches, negatives and '
                        'histories (the split has --split-seed; default: 0)')
     train.add_argument('--device', type=device, default=None,
@@ -134,25 +148,14 @@ def add_arguments(parser: ArgumentParser):
     train.add_argument('--resume', action='store_true',
                        help='continue the stopped run of --output-dir from '
                        'its checkpoint.pt, with the settings of its run.json')
-    evaluation = parser.add_argument_group('evaluation')
-    evaluation.add_argument('--ks', type=integer(1), nargs='+', default=None,
-                            help='metric cut-offs (default: 10 20)')
-    evaluation.add_argument('--metric-mode', choices=METRIC_MODES,
-                            default=None,
-                            help="'reference': the authors' MAP and MRR")
-    evaluation.add_argument('--cohorts', dest='num_cohorts',
-                            type=integer(0), default=None, metavar='N',
-                            help='disjoint test cohorts (0: all users only; '
-                            'default: 5)')
-    evaluation.add_argument('--cohort-size', type=integer(1), default=None,
-                            help='users per cohort (default: 10000)')
-    evaluation.add_argument('--eval-users', type=integer(1), default=None,
-                            help='test (and monitor and select with '
-                            '--eval-every / --select-by) a random sample of '
-                            'this many users')
+    add_evaluation_arguments(parser)
     out = parser.add_argument_group('output')
     out.add_argument('--output-dir', default=None,
                      help='(default: runs/DATASET_MODEL_seedSEED)')
+    out.add_argument('--overwrite', action='store_true',
+                     help='replace the run already in --output-dir (its '
+                     'files stay until the new run has its first '
+                     'checkpoint)')
     out.add_argument('--save-recommendations', action='store_true',
                      default=None,
                      help='also write recommendations.csv and the split '
@@ -209,32 +212,20 @@ def resumed_experiment(args: argparse.Namespace, parser: ArgumentParser,
         record = read_run(out)
     except FileNotFoundError as e:
         raise UsageError(f'--resume: {e}') from None
-    source = osp.join(out, RUN_FILE)
-    name, options = run_data_options(
-        args.dataset, data_options(args),
-        {'name': record['dataset'], **record['data_options']},
-        record.get('data'), source)
     exp = Experiment.from_record(record, out)
-    exp.dataset, exp.data_options = name, options
-    for key in ('root', 'cache_dir'):
-        known = record.get('location', {}).get(key)
-        if key not in options and known and osp.isdir(known):
-            options[key] = known
+    exp.dataset, exp.data_options = run_dataset_options(
+        args, data_options(args), record, out)
     recorded = {'model': exp.model, **exp.hyperparameters,
                 **{f: getattr(exp.train, f) for f in TRAIN_FLAGS},
                 **{f: getattr(exp, f) for f in EXPERIMENT_FLAGS}}
     recorded['ks'] = list(recorded['ks'])
-    for dest in ('model', *MODEL_FLAGS, *TRAIN_FLAGS, *EXPERIMENT_FLAGS):
-        value = getattr(args, dest)
-        if value is None or dest in FREE_FLAGS or value == recorded.get(dest):
-            continue
-        theirs = recorded.get(dest, 'not set')
-        show = ' '.join(map(str, value)) if isinstance(value, list) else value
-        theirs = (' '.join(map(str, theirs)) if isinstance(theirs, list)
-                  else theirs)
-        raise UsageError(
-            f"{parser.flag(dest)} {show} differs from the run's {theirs} "
-            f'({source}): leave the flag out to continue the run as it was')
+    refuse_changes(
+        [(parser.flag(dest), getattr(args, dest), recorded.get(dest))
+         for dest in ('model', *MODEL_FLAGS, *TRAIN_FLAGS, *EXPERIMENT_FLAGS)
+         if dest not in FREE_FLAGS and getattr(args, dest) is not None
+         and getattr(args, dest) != recorded.get(dest)],
+        "the run's", osp.join(out, RUN_FILE),
+        'leave the flag out to continue the run as it was')
     exp.train.progress = not (args.no_progress or args.quiet)
     exp.train.log = not args.quiet
     for dest in FREE_FLAGS:
@@ -267,32 +258,32 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     if args.plot:
         from hlr_graph.cli.plot import require_matplotlib
         require_matplotlib()
+    if osp.isdir(out):
+        recover_run(out)  # A replacement that was killed.
     if args.resume:
+        if args.overwrite:
+            raise UsageError('--overwrite starts a new run, --resume '
+                             'continues the one there: give one of them')
         exp = resumed_experiment(args, parser, out)
     else:
         check_dataset(dataset_name(args, DEFAULT_DATASET))
-        if osp.isfile(osp.join(out, CHECKPOINT_FILE)) and not osp.isfile(
-                osp.join(out, RESULTS_FILE)):
-            raise UsageError(
-                f'--output-dir {out} holds a stopped run (checkpoint.pt, no '
-                'results.json): continue it with --resume, or choose another '
-                '--output-dir')
+        check_replace(out, args.overwrite)
         exp = experiment_from_args(args)
         check_model_flags(exp.model, exp.hyperparameters, parser)
     try:
         results = run_experiment(exp)
-    except FloatingPointError as e:
-        kept = osp.join(out, CHECKPOINT_FILE)
-        tail = (f'the last good checkpoint is kept in {kept}'
-                if osp.exists(kept) else 'no epoch finished, nothing is kept')
-        raise UsageError(f'{e}; {tail} (lower --lr, or change the '
-                         'settings)') from None
+    except NonFiniteLossError as e:
+        if args.resume or not osp.isfile(osp.join(out, RESULTS_FILE)):
+            raise
+        raise UsageError(f'{e}; the run it was to replace is kept in '
+                         f'{out}') from None
     except KeyboardInterrupt:
         if not osp.exists(osp.join(out, CHECKPOINT_FILE)):
             raise
         return exit_with(f'interrupted: continue with hlr-graph train '
                          f'--resume --output-dir {out}', 130)
     print(format_table(results))
+    note_cutoffs('--ks', exp.ks, results['data']['items'])
     if args.plot:
         from hlr_graph.cli.plot import plot_runs
         plot_runs([out], out)
@@ -300,35 +291,36 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     return 0
 
 
-def format_table(results: dict, metrics: str = 'test') -> str:
-    r"""The results as a table: one row per metric, one column per K."""
-    ks = sorted({int(name.split('@')[1]) for name in results[metrics]})
-    names = dict.fromkeys(name.split('@')[0] for name in results[metrics])
-    lines = [
-        f"{results['model']} on {results['dataset']} ({results['split']} "
-        f"split, seed {results['seed']}): best epoch {results['best_epoch']}, "
-        f"train {results['train_seconds']:.1f}s, eval "
+def check_replace(out: str, overwrite: bool):
+    r"""Raises :class:`UsageError` when :obj:`out` holds a run (finished,
+    or stopped with a checkpoint) and :obj:`overwrite` is off."""
+    finished = osp.isfile(osp.join(out, RESULTS_FILE))
+    if overwrite or not (finished or osp.isfile(osp.join(out,
+                                                         CHECKPOINT_FILE))):
+        return
+    if finished:
+        raise UsageError(f'--output-dir {out} holds a finished run '
+                         f'({RESULTS_FILE}): give --overwrite to replace it, '
+                         'or choose another --output-dir')
+    raise UsageError(f'--output-dir {out} holds a stopped run '
+                     f'({CHECKPOINT_FILE}, no {RESULTS_FILE}): continue it '
+                     'with --resume, replace it with --overwrite, or choose '
+                     'another --output-dir')
+
+
+def format_table(results: dict) -> str:
+    r"""The test metrics of :obj:`results` (``results.json``) as a table:
+    one row per metric, one column per K."""
+    return format_metrics(
+        run_title(results['model'], results['dataset'], results['split'],
+                  results['split_seed'], results['seed'])
+        + f": best epoch {results['best_epoch']}, train "
+        f"{results['train_seconds']:.1f}s, eval "
         f"{results['eval_seconds']:.1f}s, {results['num_test_users']} test "
-        f"users, {results['metric_mode']} metrics",
-        f"{'metric':<12}" + ''.join(f'{"@" + str(k):>12}' for k in ks),
-    ]
-    for name in names:
-        lines.append(f'{name:<12}' + ''.join(
-            f"{results[metrics][f'{name}@{k}']:>12.4f}" for k in ks))
-    return '\n'.join(lines)
-
-
-def build_parser(prog: Optional[str] = None,
-                 description: Optional[str] = None) -> ArgumentParser:
-    parser = ArgumentParser(
-        prog=prog, description=description or __doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return parser
+        f"users, {results['metric_mode']} metrics", results['test'])
 
 
 def main(argv: Optional[List[str]] = None, prog: Optional[str] = None,
          description: Optional[str] = None) -> int:
     r"""``hlr-graph train`` as a function: returns the exit code."""
-    parser = build_parser(prog, description)
-    return execute(parser, argv, lambda args: run(args, parser))
+    return command(add_arguments, run, argv, prog, description or __doc__)

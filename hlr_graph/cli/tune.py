@@ -1,30 +1,47 @@
 r"""``hlr-graph tune``: budget-limited hyperparameter search over the
 paper's grid, selected on validation NDCG@10 (test interactions are never
-looked at). ``examples/tune.py`` is this command; its docstring is the
-manual.
+looked at); ``examples/tune.py`` is the same.
+
+    hlr-graph tune --dataset ml-100k --model hlr --trials 8 \
+        --patience 10 --output runs/tune/ml-100k/hlr.json
 
 The grid is the paper's (learning rate in {2e-4, 5e-4, 7.5e-4, 1e-3}, N in
 {5, 10, 20, 50}, margin in {0.2, 0.5, 0.75, 1.0}) restricted to what the model
 takes; ALS searches its regularisation and confidence scaling. The first
 trial is the authors' setting for the data set's family, the others a seeded
 random subset of the grid. ``--fix NAME=VALUE`` sets a model argument outside
-the grid for every trial. Every finished trial is saved at once, so a
-stopped search resumes where it was."""
+the grid for every trial, for instance a switch of the authors' code:
+
+    hlr-graph tune --dataset ml-100k --model hlr --trials 8 \
+        --fix clip_ram=true --output runs/tune-clip/ml-100k/hlr.json
+
+Every finished trial is saved at once, so a stopped search resumes where it
+was: run it again with the same flags (a different data option, ``--fix``,
+``--epochs``, ``--patience`` or ``--seed`` is refused, naming both values,
+as is a data file that changed). ``--time-budget`` stops starting new
+trials after that many seconds. ``--jobs`` runs trials in parallel processes
+(sharing torch's threads, or one GPU with ``--device cuda``). The output's
+``best`` entry is what ``examples/reproduce_table2.py --tuned`` reads."""
 import argparse
+import functools
 import inspect
 import itertools
 import json
 import os
 import os.path as osp
 import random
-import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from multiprocessing import get_context
+from typing import Dict, List, Optional
 
-import torch
-
-from hlr_graph.cli.common import check_folder, device, execute
+from hlr_graph.cli.common import (
+    add_parallel_arguments,
+    check_output_file,
+    command,
+    data_changes,
+    run_parallel,
+)
 from hlr_graph.data.cli import (
+    LOCATION,
+    MAX_SEED,
     ArgumentParser,
     UsageError,
     add_data_arguments,
@@ -32,7 +49,9 @@ from hlr_graph.data.cli import (
     data_options,
     integer,
     number,
+    refuse_changes,
 )
+from hlr_graph.data.registry import load_dataset
 from hlr_graph.models import (
     MODELS,
     default_hyperparameters,
@@ -41,6 +60,10 @@ from hlr_graph.models import (
 )
 from hlr_graph.train.experiment import (
     Experiment,
+    check_graph,
+    check_splits,
+    graph_fingerprint,
+    read_json,
     run_experiment,
     write_json,
 )
@@ -49,6 +72,10 @@ from hlr_graph.train.trainer import TrainConfig
 HELP = 'search the paper\'s grid on validation NDCG@10'
 
 METRIC = 'ndcg@10'
+SETTINGS = {'--model': 'model', '--fix': 'fixed', '--epochs': 'epochs',
+            '--patience': 'patience', '--seed': 'seed'}
+r"""The flags (and the output's entries) that change a trial, besides the
+data options: a search continues only with the same."""
 
 
 def candidates(dataset: str, model: str, trials: int, seed: int):
@@ -67,18 +94,19 @@ def candidates(dataset: str, model: str, trials: int, seed: int):
     return ([first] if first else []) + rest[:max(trials - 1, 0)]
 
 
-def fixed_setting(parser, model: str, pairs) -> dict:
+def fixed_setting(model: str, pairs: List[str]) -> dict:
     r"""``{name: value}`` of the ``--fix NAME=VALUE`` pairs, values read as
     JSON (``true``, ``0.5``) or else as strings (``unpop``)."""
     fixed = {}
     for pair in pairs:
         name, sep, value = pair.partition('=')
         if not sep:
-            parser.error(f"--fix {pair}: expected NAME=VALUE")
+            raise UsageError(f'--fix {pair}: expected NAME=VALUE')
         if name in search_space(model):
-            parser.error(f"--fix {pair}: '{name}' is searched, not fixed")
+            raise UsageError(f"--fix {pair}: '{name}' is searched, not fixed")
         if name not in model_arguments(model):
-            parser.error(f"--fix {pair}: model '{model}' takes no '{name}'")
+            raise UsageError(f"--fix {pair}: model '{model}' takes no "
+                             f"'{name}'")
         value = {'True': 'true', 'False': 'false'}.get(value, value)
         try:
             fixed[name] = json.loads(value)
@@ -98,16 +126,12 @@ def add_arguments(parser: ArgumentParser):
     parser.add_argument('--patience', type=integer(1), default=10,
                         help='stop a trial after this many epochs without a '
                         'better validation loss (default: 10)')
-    parser.add_argument('--seed', type=integer(0), default=0,
+    parser.add_argument('--seed', type=integer(0, MAX_SEED), default=0,
                         help='seeds the sample of the grid and the training')
     parser.add_argument('--time-budget', type=number(0, open_low=True),
                         default=None,
                         help='seconds after which no new trial starts')
-    parser.add_argument('--device', type=device, default='cpu',
-                        help="torch device of the trials, e.g. 'cuda'")
-    parser.add_argument('--jobs', type=integer(1), default=1,
-                        help='trials run at once (in worker processes when '
-                        'above 1)')
+    add_parallel_arguments(parser, 'trials')
     parser.add_argument('--fix', nargs='+', default=[], metavar='NAME=VALUE',
                         help='model arguments set for every trial, e.g. '
                              'clip_ram=true')
@@ -115,103 +139,105 @@ def add_arguments(parser: ArgumentParser):
                         help='the JSON file of trials and the best setting')
 
 
-def run(args, parser: ArgumentParser) -> int:
+def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     r"""Runs ``tune`` with the parsed flags :obj:`args`."""
     if not search_space(args.model):
-        parser.error(f"--model {args.model}: nothing to tune")
-    if osp.isdir(args.output):
-        raise UsageError(f'--output {args.output}: a folder, not a file')
-    check_folder(osp.dirname(osp.abspath(args.output)), '--output')
+        raise UsageError(f'--model {args.model}: nothing to tune')
+    check_output_file(args.output)
     check_dataset(args.dataset)
-    args.fixed = fixed_setting(parser, args.model, args.fix)
-    done = {}
+    args.fixed = fixed_setting(args.model, args.fix)
+    previous = None
     if osp.exists(args.output):
-        with open(args.output) as f:
-            previous = json.load(f)
-        if previous.get('fixed', {}) != args.fixed:
-            parser.error(f"{args.output} was searched with --fix "
-                         f"{previous.get('fixed', {})}, not {args.fixed}: "
-                         f"use another --output")
+        previous = read_json(args.output, ('trials', *SETTINGS.values()),
+                             'an output of hlr-graph tune')
+        check_search(previous, search_settings(args), args.output)
+    dataset = load_dataset(args.dataset, **data_options(args))
+    check_splits(dataset, ('train', 'val'))
+    settings = search_settings(args, dataset)
+    done = {}
+    if previous is not None:
+        check_search(previous, settings, args.output)
+        check_graph(previous, dataset, args.output)
         done = {key(t['hyperparameters']): t for t in previous['trials']}
-    os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
-    args.threads = max(1, torch.get_num_threads() // args.jobs)
-    settings = [{**setting, **args.fixed} for setting in candidates(
+    chosen = [{**setting, **args.fixed} for setting in candidates(
         args.dataset, args.model, args.trials, args.seed)]
-    args.order = {key(s): i for i, s in enumerate(settings)}
-    for trial in run_trials(args, [s for s in settings
-                                   if key(s) not in done]):
+    order = {key(s): i for i, s in enumerate(chosen)}
+    todo = [s for s in chosen if key(s) not in done]
+    for _, trial in run_parallel(functools.partial(run_trial, args), todo,
+                                 args.jobs, args.time_budget):
         done[key(trial['hyperparameters'])] = trial
         print(f'{trial["hyperparameters"]}: valid {METRIC} '
               f'{trial["valid"][METRIC]:.4f} (best epoch '
               f'{trial["best_epoch"]}, {trial["train_seconds"]:.0f}s)',
               flush=True)
-        save(args, done)
+        save(args.output, settings, order, done)
     if not done:
         print('no trial finished: nothing written')
         return 0
-    best = save(args, done)
+    best = save(args.output, settings, order, done)
     print(f'best: {best["hyperparameters"]} with valid {METRIC} '
           f'{best["valid"][METRIC]:.4f}; written to {args.output}')
     return 0
 
 
-def main(argv=None, prog=None, description=None) -> int:
+def search_settings(args: argparse.Namespace, dataset=None) -> Dict:
+    r"""What the output records of the search besides its trials: every
+    setting that changes a trial (:obj:`SETTINGS`, the data options as
+    requested and, once :obj:`dataset` is loaded, as resolved, and the
+    graph's fingerprint)."""
+    name = args.dataset
+    if osp.isfile(name):
+        name = osp.abspath(name)
+    settings = {'dataset': name, 'model': args.model,
+                'data_options': {k: v for k, v in data_options(args).items()
+                                 if k not in LOCATION},
+                'fixed': args.fixed, 'epochs': args.epochs,
+                'patience': args.patience, 'seed': args.seed}
+    if dataset is not None:
+        settings.update(data=dataset.options,
+                        graph=graph_fingerprint(dataset[0]))
+    return settings
+
+
+def check_search(previous: Dict, settings: Dict, path: str):
+    r"""Raises :class:`UsageError`, naming every flag and both values, when
+    the search in :obj:`path` (:obj:`previous`) was run with other
+    :obj:`settings` (:func:`search_settings`; before the data set loads,
+    only the data options given are compared)."""
+    changes = [(flag, settings[name], previous[name])
+               for flag, name in SETTINGS.items()
+               if settings[name] != previous[name]]
+    recorded = previous.get('data') or {  # Else older: as requested.
+        'name': previous.get('dataset'),
+        **{k: v for k, v in previous.get('data_options', {}).items()
+           if k not in LOCATION}}
+    if 'data' in settings and 'data' in previous:
+        changes += data_changes(settings['data'], recorded)
+    else:
+        changes += data_changes({'name': settings['dataset'],
+                                 **settings['data_options']}, recorded,
+                                given='data' in previous)
+    refuse_changes(changes, "the search's", path,
+                   'give the flags it was run with, or another --output')
+
+
+def main(argv: Optional[List[str]] = None, prog: Optional[str] = None,
+         description: Optional[str] = None) -> int:
     r"""``hlr-graph tune`` as a function: returns the exit code."""
-    parser = ArgumentParser(
-        prog=prog, description=description or __doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return execute(parser, argv, lambda args: run(args, parser))
+    return command(add_arguments, run, argv, prog, description or __doc__)
 
 
 def key(setting: dict) -> str:
     return json.dumps(setting, sort_keys=True)
 
 
-def run_trials(args, todo: list):
-    r"""Yields the trials of :obj:`todo` as they finish, :obj:`args.jobs`
-    at a time (in spawned worker processes when above 1). None starts after
-    the time budget; after a failed trial none starts either, the running
-    ones are still yielded, then the failure is raised."""
-    start = time.perf_counter()
-
-    def spent() -> bool:
-        if (args.time_budget is not None
-                and time.perf_counter() - start > args.time_budget):
-            print('time budget spent: no more trials', flush=True)
-            return True
-        return False
-
-    if args.jobs == 1:
-        for setting in todo:
-            if spent():
-                return
-            yield run_trial(args, setting)
-        return
-    pending, running, error = list(todo), set(), None
-    with ProcessPoolExecutor(args.jobs,
-                             mp_context=get_context('spawn')) as pool:
-        while pending or running:
-            if pending and spent():
-                pending = []
-            while pending and len(running) < args.jobs:
-                running.add(pool.submit(run_trial, args, pending.pop(0)))
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                if future.exception() is not None:
-                    error, pending = error or future.exception(), []
-                else:
-                    yield future.result()
-    if error is not None:
-        raise error
-
-
-def run_trial(args, setting: dict) -> dict:
+def run_trial(args: argparse.Namespace, setting: dict) -> dict:
     r"""Trains one setting and measures it on the validation interactions."""
-    torch.set_num_threads(args.threads)
     results = run_experiment(Experiment(
         dataset=args.dataset, model=args.model,
-        data_options=data_options(args), hyperparameters=setting,
+        data_options={k: v for k, v in data_options(args).items()
+                      if k != 'force_reload'},  # Loaded once already.
+        hyperparameters=setting,
         train=TrainConfig(epochs=args.epochs, patience=args.patience,
                           seed=args.seed, device=args.device,
                           progress=False, log=False),
@@ -222,18 +248,14 @@ def run_trial(args, setting: dict) -> dict:
             'device': results['environment']['accelerator'] or args.device}
 
 
-def save(args, done):
+def save(path: str, settings: Dict, order: Dict[str, int], done: Dict):
     r"""Writes the trials in the order of the candidates (ties of the best
     go to the earlier one) and returns the best."""
-    trials = sorted(done.values(), key=lambda t: args.order.get(
-        key(t['hyperparameters']), len(args.order)))
+    trials = sorted(done.values(), key=lambda t: order.get(
+        key(t['hyperparameters']), len(order)))
     best = max(trials, key=lambda t: t['valid'][METRIC])
-    write_json({'dataset': args.dataset, 'model': args.model,
-                'data_options': data_options(args),
-                'selected_by': f'valid {METRIC}', 'grid': search_space(
-                    args.model), 'fixed': args.fixed, 'epochs': args.epochs,
-                'patience': args.patience, 'seed': args.seed,
-                'trials': trials, 'best': best}, args.output)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    write_json({**settings, 'selected_by': f'valid {METRIC}',
+                'grid': search_space(settings['model']), 'trials': trials,
+                'best': best}, path)
     return best
-
-

@@ -2,6 +2,7 @@ r"""``python -m hlr_graph.data stats --dataset NAME --root DIR``: the paper's
 Table 1 columns of a data set after preprocessing, its split and the
 structure of its training graph, as a table (or one JSON object with
 ``--json``)."""
+import argparse
 import json
 import sys
 from typing import Dict, List, Optional
@@ -10,10 +11,29 @@ from hlr_graph.data.cli import (
     ArgumentParser,
     add_data_arguments,
     data_options,
+    execute,
 )
-from hlr_graph.data.dataset import MissingDataError
-from hlr_graph.data.interactions import DataFormatError
 from hlr_graph.data.registry import load_dataset
+
+HELP = ("the paper's Table 1 columns of a data set after preprocessing (users, "
+        'items, interactions, density, median interactions per user), the raw '
+        "counts, the split and the training graph's connected components and "
+        'degrees, as a table (or JSON with --json)')
+
+
+def add_arguments(parser: ArgumentParser):
+    r"""Adds the flags of ``stats`` to :obj:`parser`."""
+    add_data_arguments(parser)
+    parser.add_argument('--json', action='store_true',
+                        help='print the statistics as one JSON object')
+
+
+def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
+    r"""Prints the statistics of the data set the flags :obj:`args` name."""
+    dataset = load_dataset(args.dataset, **data_options(args))
+    print(json.dumps(dataset.stats) if args.json else
+          format_stats(dataset.stats))
+    return 0
 
 
 def main(argv: Optional[List[str]] = None,
@@ -22,27 +42,13 @@ def main(argv: Optional[List[str]] = None,
     :obj:`sys.argv`) and returns the exit code: ``0``, or ``2`` after one
     ``error: ...`` line on :obj:`sys.stderr` when a flag is wrong or the
     data set cannot be loaded (a missing or malformed file, an unknown name,
-    options that leave nothing)."""
+    options that leave nothing), ``130`` when interrupted."""
     parser = ArgumentParser(prog=prog)
     commands = parser.add_subparsers(dest='command', required=True,
                                      parser_class=ArgumentParser)
-    stats = commands.add_parser(
-        'stats', help='print users, items, interactions, density and the '
-        'median interactions per user after preprocessing (paper Table 1), '
-        'the raw counts, the split and the training graph\'s connected '
-        'components and degrees')
-    add_data_arguments(stats)
-    stats.add_argument('--json', action='store_true',
-                       help='print the statistics as one JSON object')
-    args = parser.parse_args(argv)
-    try:
-        dataset = load_dataset(args.dataset, **data_options(args))
-    except (MissingDataError, DataFormatError, OSError, ValueError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    print(json.dumps(dataset.stats) if args.json else
-          format_stats(dataset.stats))
-    return 0
+    stats = commands.add_parser('stats', help=HELP, description=HELP)
+    add_arguments(stats)
+    return execute(parser, argv, lambda args: run(args, stats))
 
 
 def format_stats(stats: Dict) -> str:

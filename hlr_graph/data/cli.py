@@ -1,17 +1,28 @@
 r"""Command-line pieces every command shares: an argument parser whose
-mistakes are one ``error:`` line, range-checked numbers, and the flags that
-choose and preprocess a data set.
+mistakes are one ``error:`` line, range-checked numbers, running a command
+so that a user's mistake is one ``error:`` line (:func:`execute`), and the
+flags that choose and preprocess a data set. The generic pieces
+(:class:`UsageError`, :class:`ArgumentParser`, :func:`integer`,
+:func:`number`, :func:`execute`) live here because this is the lowest floor
+that needs them (``python -m hlr_graph.data stats``);
+:mod:`hlr_graph.cli` builds on them.
 
 Data flags default to :obj:`None` ("not given"), so that a command reading a
 finished run can tell a flag the user typed from a default: the run's own
 record supplies what was not given, and a given flag that disagrees with it
 is refused (:func:`run_data_options`)."""
 import argparse
+import json
 import math
+import os
 import os.path as osp
+import re
 import sys
-from typing import Callable, Dict, Optional, Tuple
+import traceback
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
+from hlr_graph.data.dataset import MissingDataError
+from hlr_graph.data.interactions import DataFormatError
 from hlr_graph.data.registry import DATASETS
 from hlr_graph.data.split import SPLITS
 
@@ -79,6 +90,23 @@ def number(low: Optional[float] = None, high: Optional[float] = None,
     return parse
 
 
+MAX_SEED = 2**63 - 1
+r"""The largest seed (``--seed``, ``--split-seed``): what
+:func:`torch.manual_seed` takes as a 64-bit signed integer."""
+
+
+def nonempty(what: str) -> Callable[[str], str]:
+    r"""An argparse ``type``: a non-empty string (:obj:`what` names it in
+    the message)."""
+    def parse(value: str) -> str:
+        if value == '':
+            raise argparse.ArgumentTypeError(
+                f'an empty {what}: leave the flag out, or give one')
+        return value
+    parse.__name__ = 'nonempty'
+    return parse
+
+
 def _range(low, high, open_low: bool) -> str:
     if low is not None and high is not None:
         return f'between {low} and {high}'
@@ -104,7 +132,8 @@ is: they may differ from a run's."""
 
 def add_data_arguments(parser: argparse.ArgumentParser,
                        default: Optional[str] = None,
-                       required: Optional[bool] = None):
+                       required: Optional[bool] = None,
+                       dataset: bool = True):
     r"""Adds the data set flags to :obj:`parser`.
 
     Args:
@@ -114,13 +143,16 @@ def add_data_arguments(parser: argparse.ArgumentParser,
             stays :obj:`None` when not given (see :func:`dataset_name`).
         required (bool, optional): Whether ``--dataset`` must be given
             (default: when there is no :obj:`default`).
+        dataset (bool): Add ``--dataset`` itself (off for a command that
+            names its data sets otherwise). (default: :obj:`True`)
     """
     group = parser.add_argument_group('data')
     required = default is None if required is None else required
-    group.add_argument('--dataset', default=None, required=required,
-                       help=f'one of {", ".join(sorted(DATASETS))}, or the '
-                       'path of a CSV / TSV file'
-                       + (f' (default: {default})' if default else ''))
+    if dataset:
+        group.add_argument(
+            '--dataset', default=None, required=required,
+            help=f'one of {", ".join(sorted(DATASETS))}, or the path of a '
+            'CSV / TSV file' + (f' (default: {default})' if default else ''))
     group.add_argument('--root', default=None,
                        help='folder holding one sub-folder per data set '
                        '(default: $HLR_GRAPH_DATA, else ./datasets)')
@@ -133,15 +165,15 @@ def add_data_arguments(parser: argparse.ArgumentParser,
     group.add_argument('--split', choices=SPLITS, default=None,
                        help="(default: the data set's: 'given' where the "
                        "source has a test file, else 'reference')")
-    group.add_argument('--split-seed', type=integer(0), default=None,
-                       help='seed of the split (default: 2021)')
+    group.add_argument('--split-seed', type=integer(0, MAX_SEED),
+                       default=None, help='seed of the split (default: 2021)')
     group.add_argument('--cache-dir', default=None,
                        help='where processed graphs are cached (default: '
                        '$HLR_GRAPH_CACHE, else ~/.cache/hlr_graph)')
     group.add_argument('--force-reload', action='store_true',
                        help='process the data set again even when a cached '
                        'graph exists')
-    group.add_argument('--sep', default=None,
+    group.add_argument('--sep', type=nonempty('separator'), default=None,
                        help='separator of a file data set (default: guessed)')
     group.add_argument('--user-col', default=None,
                        help='user column of a file data set (index or name)')
@@ -192,17 +224,47 @@ def data_options(args: argparse.Namespace) -> Dict:
     return options
 
 
-def _flat(options: Optional[Dict]) -> Dict:
+def flat_options(options: Optional[Dict]) -> Dict:
+    r"""Data options with those of a file (``file_options``) among the
+    others, as :obj:`DATA_FLAGS` names them."""
     options = dict(options or {})
     return {**(options.pop('file_options', None) or {}), **options}
 
 
-def _same(key: str, given, recorded) -> bool:
-    if key == 'name' and isinstance(given, str) and isinstance(recorded,
-                                                               str):
-        if given not in DATASETS or recorded not in DATASETS:
-            return osp.abspath(given) == osp.abspath(recorded)
-    return given == recorded
+def is_file_dataset(name) -> bool:
+    r"""Whether the data set :obj:`name` is a file's path rather than one
+    of :obj:`DATASETS`."""
+    return isinstance(name, str) and name not in DATASETS
+
+
+def _show(value) -> str:
+    if value is None:
+        return 'not set'
+    if isinstance(value, (list, tuple)):
+        return ' '.join(map(str, value))
+    if isinstance(value, dict):
+        return ' '.join(f'{k}={v if isinstance(v, str) else json.dumps(v)}'
+                        for k, v in value.items()) or 'none'
+    return str(value)
+
+
+def refuse_changes(changes: Sequence[Tuple[str, Any, Any]], whose: str,
+                   source: str, hint: str):
+    r"""Raises one :class:`UsageError` naming every change, when there is
+    any.
+
+    Args:
+        changes (Sequence[tuple]): ``(flag, value, recorded)`` of each
+            setting that differs from what :obj:`source` recorded.
+        whose (str): Whose the recorded values are, e.g. ``"the run's"``.
+        source (str): The record's path.
+        hint (str): What to do about it.
+    """
+    if changes:
+        named = '; '.join(f'{flag} {_show(value)} differs from {whose} '
+                          f'{_show(recorded)}'
+                          for flag, value, recorded in changes)
+        raise UsageError(f'{named} ({source}): {hint}')
 
 
 def run_data_options(name: Optional[str], given: Dict, requested: Dict,
@@ -222,32 +284,96 @@ def run_data_options(name: Optional[str], given: Dict, requested: Dict,
             data set made of them), with ``'name'``.
         source (str): The record's path, for messages.
 
+    A file data set's path says where the file is, not what it holds (like
+    ``--root``): ``--dataset`` with another path follows a moved file, and
+    what it holds is checked against the run's graph fingerprint once loaded
+    (:func:`~hlr_graph.train.experiment.check_graph`).
+
     Returns:
         ``(name, options)`` for :func:`~hlr_graph.data.load_dataset`.
 
     Raises:
-        UsageError: A given flag disagrees with the run's record; the message
-            names the flag and both values.
+        UsageError: A given flag disagrees with the run's record (the
+            message names the flag and both values), or the run's data file
+            is gone and no ``--dataset`` says where it is now.
     """
-    recorded = _flat(resolved if resolved is not None else requested)
-    asked = _flat(requested)
-    flags = {**_flat(given), **({'name': name} if name is not None else {})}
+    recorded = flat_options(resolved if resolved is not None else requested)
+    asked = flat_options(requested)
+    flags = flat_options(given)
+    if name is not None:
+        flags['name'] = name
+    moved = is_file_dataset(requested['name']) and is_file_dataset(name)
     for key, value in flags.items():
-        if key in LOCATION:
+        if key in LOCATION or (key == 'name' and moved):
             continue
-        if (key in asked and _same(key, value, asked[key])) or (
-                key in recorded and _same(key, value, recorded[key])):
+        if (key in asked and asked[key] == value) or (
+                key in recorded and recorded[key] == value):
             continue
-        theirs = recorded.get(key, asked.get(key, 'not set'))
-        raise UsageError(
-            f"{DATA_FLAGS.get(key, key)} {value} differs from the run's "
-            f'{theirs} ({source}): leave the flag out to read the run as it '
-            'was made')
+        refuse_changes([(DATA_FLAGS.get(key, key), value,
+                         recorded.get(key, asked.get(key)))], "the run's",
+                       source, 'leave the flag out to read the run as it '
+                       'was made')
     options = dict(resolved if resolved is not None else requested)
     run_name = options.pop('name')
+    if moved:
+        run_name = name
+    if is_file_dataset(run_name) and not osp.isfile(run_name):
+        raise UsageError(f"the run's data file {run_name} is gone "
+                         f'({source}): give --dataset with where it is now')
     options.update({key: value for key, value in given.items()
                     if key in LOCATION})
     return run_name, options
+
+
+MISTAKES = (UsageError, MissingDataError, DataFormatError, FileNotFoundError,
+            NotADirectoryError, IsADirectoryError, PermissionError)
+r"""Exceptions that are the user's to fix (a flag, a file, a folder); with
+the :class:`ValueError` s the package raises on purpose, see
+:func:`is_mistake`."""
+
+_PACKAGE = osp.dirname(osp.dirname(osp.abspath(__file__))) + os.sep
+
+
+def is_mistake(error: BaseException,
+               mistakes: Tuple[type, ...] = MISTAKES) -> bool:
+    r"""Whether :obj:`error` is a mistake of the user's (shown as one
+    ``error:`` line) rather than a bug (shown with its traceback): one of
+    :obj:`mistakes`, or a :class:`ValueError` that a ``raise`` statement of
+    this package raised on purpose (a setting out of range, a data set that
+    leaves nothing). A :class:`ValueError` from inside torch or numpy, or
+    from a builtin the package called, is a bug."""
+    if isinstance(error, mistakes):
+        return True
+    if not isinstance(error, ValueError):
+        return False
+    remote = getattr(error.__cause__, 'tb', None)  # From a worker process.
+    if type(error.__cause__).__name__ == '_RemoteTraceback' and remote:
+        frames = re.findall(r'File "([^"]+)", line \d+, in .*\n\s*(.*)',
+                            remote)
+    else:
+        frames = [(frame.filename, frame.line or '') for frame in
+                  traceback.extract_tb(error.__traceback__)]
+    return bool(frames) and frames[-1][0].startswith(_PACKAGE) and \
+        frames[-1][1].lstrip().startswith('raise')
+
+
+def execute(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]],
+            run: Callable[[argparse.Namespace], int],
+            mistakes: Tuple[type, ...] = MISTAKES) -> int:
+    r"""Parses :obj:`argv` and runs :obj:`run` on the flags, returning the
+    exit code: ``2`` with one ``error:`` line for a mistake
+    (:func:`is_mistake` with :obj:`mistakes`), ``130`` when interrupted; a
+    bug keeps its traceback."""
+    try:
+        return run(parser.parse_args(argv))
+    except SystemExit as e:  # --help (0), or one error line already shown.
+        return 0 if e.code is None else e.code
+    except KeyboardInterrupt:
+        return exit_with('interrupted', 130)
+    except Exception as e:
+        if not is_mistake(e, mistakes):
+            raise
+        return exit_with(e)
 
 
 def exit_with(message: str, code: int = 2) -> int:

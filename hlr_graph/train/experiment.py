@@ -4,12 +4,14 @@ test -> ``results.json`` (and the lists, for re-checking elsewhere).
 A run directory holds ``run.json`` (the experiment record, written when the
 run starts), ``checkpoint.pt`` (the training state, every epoch),
 ``model.pt`` (the kept epoch's weights) and, once finished,
-``results.json``."""
+``results.json``. A run that replaces another keeps the old run's files in
+``.replaced`` until it has a checkpoint of its own (:func:`recover_run`)."""
 import csv
 import json
 import os
 import os.path as osp
 import platform
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -28,7 +30,7 @@ from hlr_graph.models.registry import (
     default_hyperparameters,
     model_arguments,
 )
-from hlr_graph.train.trainer import TrainConfig, Trainer
+from hlr_graph.train.trainer import TrainConfig, Trainer, edge_checksum
 
 RUN_FILE, RESULTS_FILE = 'run.json', 'results.json'
 CHECKPOINT_FILE, WEIGHTS_FILE = 'checkpoint.pt', 'model.pt'
@@ -38,6 +40,14 @@ RUN_FILES = (RUN_FILE, CHECKPOINT_FILE, WEIGHTS_FILE, RESULTS_FILE,
              *LIST_FILES, *PLOT_FILES)
 r"""The files a run writes into its output directory, in that order (the
 plots with ``hlr-graph train --plot``)."""
+REPLACED = '.replaced'
+r"""The sub-folder of a run directory that holds the files of the run a new
+run replaces, until the new one has its first checkpoint."""
+RUN_KEYS = ('dataset', 'model', 'data_options', 'model_arguments', 'train',
+            'ks', 'metric_mode', 'num_cohorts', 'cohort_size', 'eval_users',
+            'save_recommendations', 'test')
+r"""The entries every ``run.json`` holds."""
+SPLIT_NAMES = {'train': 'training', 'val': 'validation', 'test': 'test'}
 
 
 @dataclass
@@ -87,21 +97,20 @@ class Experiment:
     resume: bool = False
 
     @classmethod
-    def from_record(cls, record: Dict, output_dir: Optional[str] = None,
-                    **location) -> 'Experiment':
+    def from_record(cls, record: Dict,
+                    output_dir: Optional[str] = None) -> 'Experiment':
         r"""The experiment a ``run.json`` :obj:`record` describes, settled
         as it ran: the data set's resolved options (``dataset.options``)
-        and the model's resolved arguments. :obj:`location` (``root``,
-        ``cache_dir``) says where the files are now."""
+        and the model's resolved arguments. Where the files are now
+        (``root``, ``cache_dir``, a moved file) is the caller's to add to
+        :obj:`data_options`."""
         data = dict(record.get('data') or record['data_options'])
         name = data.pop('name', record['dataset'])
         known = {f.name for f in fields(TrainConfig)}
         train = TrainConfig(**{k: v for k, v in record['train'].items()
                                if k in known})
         return cls(
-            dataset=name, model=record['model'],
-            data_options={**data, **{k: v for k, v in location.items()
-                                     if v is not None}},
+            dataset=name, model=record['model'], data_options=data,
             hyperparameters={**record['model_arguments'], 'lr': train.lr},
             train=train, ks=tuple(record['ks']),
             metric_mode=record['metric_mode'],
@@ -120,39 +129,54 @@ def run_experiment(exp: Experiment) -> Dict:
     With an :obj:`~Experiment.output_dir`, the data set is loaded and the
     model built first; then ``run.json`` is written, training saves its
     state to ``checkpoint.pt`` every epoch and the kept weights to
-    ``model.pt``, and ``results.json`` comes last. A fresh run first
-    removes a previous run's files (:obj:`RUN_FILES`) from the folder. If
-    the run fails before a checkpoint exists, it leaves nothing behind: no
-    ``run.json`` and no folder it created; after one, the folder is kept
-    for :obj:`~Experiment.resume`.
+    ``model.pt``, and ``results.json`` comes last. A fresh run replaces a
+    previous run's files (:obj:`RUN_FILES`) in the folder: it sets them
+    aside (in :obj:`REPLACED`) and removes them only once it has a
+    checkpoint of its own, or has finished. If the run fails before a
+    checkpoint exists, it leaves nothing behind: no ``run.json``, no folder
+    it created, and the run it was to replace is back in place; after one,
+    the folder is kept for :obj:`~Experiment.resume`. Resuming checks that
+    the graph is the one of the run (:func:`check_graph`).
+
+    Raises:
+        ValueError: A split of the data set is empty, or (resuming) the
+            data changed since the run.
     """
     out = exp.output_dir
     if exp.resume and not out:
         raise ValueError('resume needs the output_dir of the stopped run')
     dataset = load_dataset(exp.dataset, log=exp.train.log,
                            **exp.data_options)
+    check_splits(dataset, ('train', 'val', 'test') if exp.test
+                 else ('train', 'val'))
+    if exp.resume:
+        check_graph(read_run(out), dataset, osp.join(out, RUN_FILE))
     data = dataset[0]
     hyperparameters = {**default_hyperparameters(dataset.name, exp.model),
                        **exp.hyperparameters}
     train = replace(exp.train, lr=hyperparameters.pop('lr', exp.train.lr))
     arguments = model_arguments(exp.model, **hyperparameters)
-    created = None
+    created = aside = None
     if out:
         train = replace(train, checkpoint=osp.join(out, CHECKPOINT_FILE),
                         best_weights=osp.join(out, WEIGHTS_FILE))
         created = _make_dirs(out)
+        recover_run(out)
         if not exp.resume:
-            for name in RUN_FILES:
-                if osp.exists(osp.join(out, name)):
-                    os.remove(osp.join(out, name))
+            aside = _set_aside(out)
             write_json(_record(exp, dataset, arguments, train),
                        osp.join(out, RUN_FILE))
     try:
-        return _run(exp, dataset, data, arguments, train)
+        results = _run(exp, dataset, data, arguments, train)
     except BaseException:
         if out and not osp.exists(osp.join(out, CHECKPOINT_FILE)):
             _remove_run(out, created, keep_record=exp.resume)
+        if aside:
+            recover_run(out)  # Back in place, or gone after a checkpoint.
         raise
+    if aside:
+        recover_run(out)  # The finished run replaces the old one.
+    return results
 
 
 def _run(exp: Experiment, dataset, data, arguments: Dict,
@@ -225,8 +249,9 @@ def load_model(run_dir: str, data) -> Recommender:
             a plain ``state_dict``, read with ``weights_only=True``).
         data (HeteroData): The graph the run was trained on.
     """
-    with open(osp.join(run_dir, 'results.json')) as f:
-        results = json.load(f)
+    results = read_json(osp.join(run_dir, RESULTS_FILE),
+                        ('model', 'hyperparameters'),
+                        'the results of a run of hlr-graph train')
     arguments = {k: v for k, v in results['hyperparameters'].items()
                  if k not in TRAINING_KEYS}
     model = build_model(results['model'], data[USER].num_nodes,
@@ -285,12 +310,45 @@ def _environment(device: str) -> Dict:
             'machine': platform.machine(), 'argv': sys.argv}
 
 
+def read_json(path: str, keys: Sequence[str] = (),
+              what: str = 'the file it should be') -> Dict:
+    r"""The JSON object in :obj:`path`, which must hold :obj:`keys`.
+
+    Args:
+        path (str): The file.
+        keys (Sequence[str]): Entries it must have.
+        what (str): What the file should be, for messages (``'the results
+            of a run'``).
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        ValueError: The file is not JSON, not an object, or lacks one of
+            :obj:`keys` (the message names the file).
+    """
+    with open(path, 'rb') as f:
+        try:
+            obj = json.load(f)
+        except ValueError as e:  # Not JSON, or not text at all.
+            raise ValueError(f'{path}: not valid JSON ({e}), so not {what}'
+                             ) from None
+    if not isinstance(obj, dict):
+        raise ValueError(f'{path}: a JSON {type(obj).__name__}, not an '
+                         f'object, so not {what}')
+    missing = [key for key in keys if key not in obj]
+    if missing:
+        raise ValueError(f"{path}: no {', '.join(map(repr, missing))} "
+                         f'entry, so not {what}')
+    return obj
+
+
 def read_run(run_dir: str) -> Dict:
     r"""The ``run.json`` record of the run in :obj:`run_dir`.
 
     Raises:
         FileNotFoundError: :obj:`run_dir` is not a folder, or holds no
             ``run.json`` (the message names the path).
+        ValueError: Its ``run.json`` is not a record of
+            :func:`run_experiment` (:obj:`RUN_KEYS`).
     """
     if not osp.isdir(run_dir):
         raise FileNotFoundError(f'{run_dir}: no such run directory')
@@ -298,8 +356,58 @@ def read_run(run_dir: str) -> Dict:
     if not osp.isfile(path):
         raise FileNotFoundError(f'{run_dir}: no {RUN_FILE} in it, so not a '
                                 'run of hlr-graph train')
-    with open(path) as f:
-        return json.load(f)
+    return read_json(path, RUN_KEYS, 'the record of a run of hlr-graph '
+                     'train')
+
+
+def graph_fingerprint(data) -> Dict[str, Dict[str, int]]:
+    r"""``{split: {'interactions': E, 'checksum': CRC-32}}`` of the
+    training, validation and test edges of :obj:`data`
+    (:func:`~hlr_graph.train.trainer.edge_checksum`): what ``run.json``
+    records of the graph, so that a changed data file is noticed."""
+    return {split: dict(zip(('interactions', 'checksum'),
+                            edge_checksum(data, split)))
+            for split in SPLIT_NAMES}
+
+
+def check_graph(record: Dict, dataset, source: str):
+    r"""Raises :class:`ValueError` when :obj:`dataset` is not the graph
+    that :obj:`record` (read from the file :obj:`source`: a ``run.json``, a
+    search of ``hlr-graph tune``) was made on: a split's interactions differ
+    in number or checksum (its ``'graph'``, :func:`graph_fingerprint`). The
+    message names the data file (or the data set's folder). Records written
+    before fingerprints were kept pass."""
+    recorded = record.get('graph') or {}
+    now = graph_fingerprint(dataset[0])
+    for split, name in SPLIT_NAMES.items():
+        then = recorded.get(split)
+        if then is not None and then != now[split]:
+            where = (f'the data file {dataset.path}' if hasattr(
+                dataset, 'path') else f'the data of {dataset.name} in '
+                f'{dataset.raw_dir}')
+            raise ValueError(
+                f"{where} changed since {source} was written: its "
+                f"{name} split has {now[split]['interactions']} "
+                f"interactions (checksum {now[split]['checksum']}), the "
+                f"record has {then['interactions']} (checksum "
+                f"{then['checksum']}); give the data it was made on")
+
+
+def check_splits(dataset, splits: Sequence[str] = tuple(SPLIT_NAMES)):
+    r"""Raises :class:`ValueError`, naming the data set and the split, when
+    one of :obj:`splits` of :obj:`dataset` holds no interaction (too few
+    interactions per user to split)."""
+    data = dataset[0]
+    counts = {split: split_edges(data, split).size(1)
+              for split in SPLIT_NAMES}
+    for split in splits:
+        if counts[split] == 0:
+            raise ValueError(
+                f"data set '{dataset.name}': its {SPLIT_NAMES[split]} split "
+                f"is empty ({counts['train']} training / {counts['val']} "
+                f"validation / {counts['test']} test interactions after "
+                'preprocessing): it needs more interactions per user, or '
+                'other --threshold, --k-core or --split')
 
 
 def run_files(run_dir: str) -> List[str]:
@@ -326,6 +434,7 @@ def _record(exp: Experiment, dataset, arguments: Dict,
         'data': {'name': name, **dataset.options},
         'location': {'root': osp.abspath(dataset.root),
                      'cache_dir': osp.abspath(dataset.cache_dir)},
+        'graph': graph_fingerprint(dataset[0]),
         'hyperparameters': exp.hyperparameters,
         'model_arguments': arguments,
         'train': asdict(train),
@@ -350,6 +459,36 @@ def _make_dirs(path: str) -> Optional[str]:
         top, parent = parent, osp.dirname(parent)
     os.makedirs(path, exist_ok=True)
     return top
+
+
+def recover_run(run_dir: str):
+    r"""Settles a replacement of the run in :obj:`run_dir` that did not end
+    (it failed, or was killed): when the new run has neither a checkpoint
+    nor results, its files go and the replaced run's files (in
+    :obj:`REPLACED`) come back; otherwise the replaced files go. Does
+    nothing when no run was being replaced."""
+    aside = osp.join(run_dir, REPLACED)
+    if not osp.isdir(aside):
+        return
+    if not any(osp.exists(osp.join(run_dir, name))
+               for name in (CHECKPOINT_FILE, RESULTS_FILE)):
+        _remove_run(run_dir, None, keep_record=False)
+        for name in os.listdir(aside):
+            os.replace(osp.join(aside, name), osp.join(run_dir, name))
+    shutil.rmtree(aside)
+
+
+def _set_aside(out: str) -> Optional[str]:
+    r"""Moves the run files in :obj:`out` into :obj:`REPLACED` and returns
+    that folder (:obj:`None` when there were none)."""
+    names = [name for name in RUN_FILES if osp.exists(osp.join(out, name))]
+    if not names:
+        return None
+    aside = osp.join(out, REPLACED)
+    os.makedirs(aside)
+    for name in names:
+        os.replace(osp.join(out, name), osp.join(aside, name))
+    return aside
 
 
 def _remove_run(out: str, created: Optional[str], keep_record: bool):

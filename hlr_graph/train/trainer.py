@@ -10,7 +10,7 @@ import random
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -377,11 +377,19 @@ class Trainer:
             'lr', 'batch_size', 'seed', 'select_by', 'eval_every',
             'eval_users', 'num_workers')})
         for split in ('train', 'val'):
-            edges = split_edges(self.data, split).cpu().contiguous()
-            settings[f'{split} interactions'] = edges.size(1)
-            settings[f'{split} checksum'] = zlib.crc32(
-                edges.numpy().tobytes())
+            count, checksum = edge_checksum(self.data, split)
+            settings[f'{split} interactions'] = count
+            settings[f'{split} checksum'] = checksum
         return settings
+
+
+def edge_checksum(data: HeteroData, split: str) -> Tuple[int, int]:
+    r"""The number of :obj:`split`'s interactions (``'train'``, ``'val'``
+    or ``'test'``) and the CRC-32 of their ``[2, E]`` edge index: how a
+    checkpoint and a run's ``run.json`` recognise the graph they were made
+    on."""
+    edges = split_edges(data, split).cpu().contiguous()
+    return edges.size(1), zlib.crc32(edges.numpy().tobytes())
 
 
 def _check_settings(path: str, saved: Dict[str, Any], now: Dict[str, Any]):
