@@ -136,8 +136,10 @@ def find_user(user_ids: List[str], user: Optional[str]) -> int:
         return user_ids.index(user)
     except ValueError:
         examples = ', '.join(user_ids[:3])
-        raise UsageError(f"--user {user}: no such user in this data set "
-                         f"(original ids such as {examples})") from None
+        raise UsageError(f"--user {user}: no such user in the processed "
+                         f"data set (the rating threshold and the k-core may "
+                         f"have removed them; original ids such as "
+                         f"{examples})") from None
 
 
 def reasons(why: Explanation, rank: int, names, top: int, entropy: float,

@@ -8,6 +8,7 @@ with ``--resume``, the stopped run's value. A finished run in
 ``--output-dir`` is replaced only with ``--overwrite``, and stays until the
 new run has its first checkpoint."""
 import argparse
+import importlib.util
 import os.path as osp
 from dataclasses import fields
 from typing import Dict, List, Optional
@@ -258,6 +259,10 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     if args.plot:
         from hlr_graph.cli.plot import require_matplotlib
         require_matplotlib()
+    if args.model == 'als' and importlib.util.find_spec('implicit') is None:
+        raise UsageError('--model als needs the implicit library: pip install '
+                         '"hlr_graph[als]" (pip install -e ".[als]" in a '
+                         'clone)')
     if osp.isdir(out):
         recover_run(out)  # A replacement that was killed.
     if args.resume:

@@ -35,7 +35,12 @@ class UsageError(Exception):
 class ArgumentParser(argparse.ArgumentParser):
     r""":class:`argparse.ArgumentParser` whose mistakes print one line,
     ``error: MESSAGE (see PROG --help)``, and exit with code ``2``, instead of
-    the usage block."""
+    the usage block. Flags must be spelt out: a prefix (``--epoch`` for
+    ``--epochs``) is a mistake, not a guess."""
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault('allow_abbrev', False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):
         if message.startswith('argument '):  # 'argument --epochs: ...'
             message = message[len('argument '):]
@@ -365,11 +370,18 @@ def execute(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]],
     (:func:`is_mistake` with :obj:`mistakes`), ``130`` when interrupted; a
     bug keeps its traceback."""
     try:
-        return run(parser.parse_args(argv))
+        code = run(parser.parse_args(argv))
+        sys.stdout.flush()  # A closed pipe shows here, not at exit.
+        return code
     except SystemExit as e:  # --help (0), or one error line already shown.
         return 0 if e.code is None else e.code
     except KeyboardInterrupt:
         return exit_with('interrupted', 130)
+    except BrokenPipeError:  # Piped into head, say: the reader has enough.
+        # Python's advice: send the rest to devnull, so that the flush at
+        # exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:
         if not is_mistake(e, mistakes):
             raise
