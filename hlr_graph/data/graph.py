@@ -22,6 +22,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from hlr_graph.data.interactions import TEST, TRAIN, VALID, Interactions
+from hlr_graph.data.preprocess import sorted_pairs
 
 USER, ITEM = 'user', 'item'
 INTERACTS = (USER, 'interacts', ITEM)
@@ -31,7 +32,12 @@ REV_INTERACTS = (ITEM, 'rev_interacts', USER)
 def to_hetero_data(data: Interactions, fold: np.ndarray,
                    item_names: Optional[Dict[str, str]] = None) -> HeteroData:
     r"""Builds the graph of re-indexed :obj:`data` with one fold code per
-    row; :obj:`item_names` maps original item ids to display names."""
+    row; :obj:`item_names` maps original item ids to display names.
+
+    Rows already sorted by user, then item (checked in one pass) are taken
+    as they are; others are sorted once. Each fold's ``[2, E]`` ``int64``
+    edge tensor is filled straight from the (``int32`` or ``int64``) codes,
+    so that the peak is the edges plus one fold's row indices."""
     out = HeteroData()
     out[USER].num_nodes = data.num_users
     out[USER].raw_id = data.user_ids.tolist()
@@ -40,13 +46,20 @@ def to_hetero_data(data: Interactions, fold: np.ndarray,
     if item_names:
         out[ITEM].name = [item_names.get(i, i) for i in out[ITEM].raw_id]
 
-    order = np.lexsort((data.item, data.user))
-    edges = torch.from_numpy(np.stack([data.user[order], data.item[order]]))
-    fold = torch.from_numpy(fold[order])
+    order = (None if sorted_pairs(data.user, data.item) else
+             np.lexsort((data.item, data.user)))
+    if order is not None:
+        fold = fold[order]
     store = out[INTERACTS]
-    store.edge_index = edges[:, fold == TRAIN].contiguous()
-    store.val_edge_label_index = edges[:, fold == VALID].contiguous()
-    store.test_edge_label_index = edges[:, fold == TEST].contiguous()
+    for code, key in ((TRAIN, 'edge_index'), (VALID, 'val_edge_label_index'),
+                      (TEST, 'test_edge_label_index')):
+        rows = np.flatnonzero(fold == code)
+        if order is not None:
+            rows = order[rows]
+        edges = torch.empty((2, len(rows)), dtype=torch.long)
+        edges[0] = torch.from_numpy(data.user[rows])
+        edges[1] = torch.from_numpy(data.item[rows])
+        store[key] = edges
     out[REV_INTERACTS].edge_index = store.edge_index.flip(0)
     return out
 
