@@ -15,8 +15,12 @@ from hlr_graph.data.interactions import Interactions
 CHUNK_ROWS = 1 << 21
 r"""Draws per chunk of users (about 2 M: tens of MB of temporaries)."""
 
-TOP_UP_ROUNDS = 8
+TOP_UP_ROUNDS = 6
 r"""Rounds of extra draws that replace duplicate (user, item) draws."""
+
+UNIFORM_ROUNDS = 2
+r"""Last rounds, which draw what a user still lacks from the whole
+catalogue (heavy users whose topics are nearly exhausted)."""
 
 
 def default_topics(num_items: int) -> int:
@@ -35,6 +39,7 @@ def multi_interest_interactions(
     topics_per_user: Tuple[int, int] = (2, 3),
     noise: float = 0.1,
     degree_exponent: float = 2.0,
+    topic_exponent: float = 0.0,
     seed: int = 0,
 ) -> Interactions:
     r"""Users who like several unrelated topics of items: the case where one
@@ -51,16 +56,18 @@ def multi_interest_interactions(
       :obj:`degree_exponent` (:math:`P(D > d) \propto d^{-2}` by default:
       the median is about :math:`0.7` times the mean and the largest
       degrees many times the median), scaled so that they sum to
-      :obj:`num_interactions` and capped at twice the mean or half the
-      items of two-and-a-half topics (over :math:`1 - \text{noise}`),
-      whichever is larger.
-    * Every user likes 2 or 3 distinct topics (uniformly) and draws each of
-      their items from one of them (uniformly) with probability
+      :obj:`num_interactions` and capped at twice the mean or the items of
+      two-and-a-half topics over :math:`1 - \text{noise}`, whichever is
+      larger.
+    * Every user likes 2 or 3 distinct topics (uniformly, or skewed by
+      :obj:`topic_exponent`), and draws each of their items from one of
+      them (uniformly) with probability
       ``1 - noise``, and uniformly from the whole catalogue otherwise.
       Repeated (user, item) draws are replaced by fresh draws for up to
-      :obj:`TOP_UP_ROUNDS` rounds, so that the pairs are distinct and
-      (unless a user's degree nears what their topics hold) exactly
-      :obj:`num_interactions`.
+      :obj:`TOP_UP_ROUNDS` rounds, then for :obj:`UNIFORM_ROUNDS` rounds by
+      draws from the whole catalogue (what a heavy user still lacks when
+      their topics are nearly exhausted), so that the pairs are distinct and
+      (up to a few per mille) :obj:`num_interactions`.
 
     Users are generated in chunks of about :obj:`CHUNK_ROWS` draws with
     ``int32`` codes; the same arguments give the same interactions.
@@ -76,6 +83,11 @@ def multi_interest_interactions(
         topics_per_user (tuple): The fewest and most topics a user likes.
         noise (float): The share of draws from the whole catalogue.
         degree_exponent (float): The Pareto tail exponent of user degrees.
+        topic_exponent (float): Users pick topic :math:`t` with probability
+            proportional to :math:`(t + 1)^{-a}` for this :math:`a`
+            (default: ``0``, uniformly: a skew makes popular topics' items
+            popular overall, and the most-popular floor much harder to beat
+            on the small default graph).
         seed (int): Seeds every draw.
 
     Returns:
@@ -110,10 +122,11 @@ def multi_interest_interactions(
              num_topics - 1) // num_topics
     size = np.diff(start)
     log_size = np.log(size + 1.0)
+    topic_cdf = np.cumsum(np.arange(1, num_topics + 1) ** -topic_exponent)
+    topic_cdf /= topic_cdf[-1]
 
     mean = num_interactions / num_users
-    reach = 0.5 * (low + high) / 2 * num_items / num_topics / max(
-        1 - noise, 1e-9)
+    reach = (low + high) / 2 * num_items / num_topics / max(1 - noise, 1e-9)
     cap = int(min(num_items, max(math.ceil(2 * mean), int(reach), 1)))
     degree = _degrees(rng, num_users, num_interactions, cap, degree_exponent)
 
@@ -128,21 +141,22 @@ def multi_interest_interactions(
             continue
         n = hi - lo
         count = rng.integers(low, high, size=n, endpoint=True)
-        topics = _distinct_topics(rng, n, num_topics, high, count)
+        topics = _distinct_topics(rng, n, topic_cdf, high, count)
         want = degree[lo:hi].astype(np.int64)
         key = np.empty(0, dtype=np.int64)  # (user - lo) * I + item, sorted.
         need = want
-        for _ in range(TOP_UP_ROUNDS):
+        for round_ in range(TOP_UP_ROUNDS + UNIFORM_ROUNDS):
             rows = np.repeat(np.arange(n, dtype=np.int32), need)
             if rows.size == 0:
                 break
+            share = noise if round_ < TOP_UP_ROUNDS else 1.0
             pick = (rng.random(rows.size, dtype=np.float32) *
                     count[rows]).astype(np.int64)
             topic = topics[rows, pick]
             rank = np.exp(rng.random(rows.size) * log_size[topic])
             rank = np.minimum(rank.astype(np.int64) - 1, size[topic] - 1)
             item = start[topic] + rank
-            uniform = rng.random(rows.size, dtype=np.float32) < noise
+            uniform = rng.random(rows.size, dtype=np.float32) < share
             item[uniform] = rng.integers(0, num_items,
                                          int(uniform.sum()))
             key = _sorted_unique(np.concatenate(
@@ -202,17 +216,21 @@ def _degrees(rng: np.random.Generator, num_users: int, total: int, cap: int,
     return degree
 
 
-def _distinct_topics(rng: np.random.Generator, n: int, num_topics: int,
+def _distinct_topics(rng: np.random.Generator, n: int, cdf: np.ndarray,
                      most: int, count: np.ndarray) -> np.ndarray:
-    r"""``[n, most]`` topics; the first :obj:`count` of each row are
-    distinct (the others are unused)."""
-    topics = rng.integers(0, num_topics, size=(n, most))
+    r"""``[n, most]`` topics drawn from the cumulative distribution
+    :obj:`cdf`; the first :obj:`count` of each row are distinct (the others
+    are unused)."""
+    def draw(size):
+        return np.minimum(np.searchsorted(cdf, rng.random(size), 'right'),
+                          len(cdf) - 1)
+
+    topics = draw((n, most))
     for column in range(1, most):
         while True:
             clash = (topics[:, :column] == topics[:, column:column + 1]).any(1)
             clash &= column < count
             if not clash.any():
                 break
-            topics[clash, column] = rng.integers(0, num_topics,
-                                                 int(clash.sum()))
+            topics[clash, column] = draw(int(clash.sum()))
     return topics
