@@ -7,9 +7,11 @@ and ranks 1,000 sampled users, and prints ONE JSON line:
   (5-core, reference split, graph, statistics, cache write and read back),
   or the cache read with ``"cached": true``; peak resident memory so far
   (:func:`resource.getrusage`);
-* ``ms_per_step``: one step of the :class:`~hlr_graph.train.Trainer`'s own
-  loop (sampling a batch of 1,000 triplets, loss, backward, optimiser
-  step, projection), timed over ``--steps`` steps after ``--warmup``;
+* ``ms_per_step``, ``train_peak_rss_gib``: one step of the
+  :class:`~hlr_graph.train.Trainer`'s own loop (sampling a batch of 1,000
+  triplets, loss, backward, optimiser step, projection), timed over
+  ``--steps`` steps after ``--warmup`` (the loaders' and the optimiser's
+  memory included in the peak);
 * ``rank_seconds``: :class:`~hlr_graph.evaluation.Evaluator` with
   ``max_users=1000`` ranking every item for 1,000 sampled test users
   (``eval_setup_seconds``: building it);
@@ -48,11 +50,14 @@ def peak_rss_gib() -> float:
 
 
 class _TimedLoader(TripletLoader):
-    r"""A :class:`TripletLoader` that notes the time whenever the training
-    loop asks for the next batch, so that consecutive stamps bound one
-    whole step (sampling included)."""
+    r"""A :class:`TripletLoader` that notes the time in :obj:`stamps`
+    whenever the training loop asks for the next batch, so that consecutive
+    stamps bound one whole step (sampling included)."""
+    def __init__(self, *args, stamps: list, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stamps = stamps
+
     def __iter__(self):
-        self.stamps = []
         for batch in super().__iter__():
             self.stamps.append(time.perf_counter())
             yield batch
@@ -67,6 +72,7 @@ class _StepTrainer(Trainer):
     def __init__(self, *args, steps: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.steps = steps
+        self.stamps: list = []  # Not the loader: freed when fit() ends.
 
     def _loader(self, split: str) -> TripletLoader:
         cfg, model = self.config, self.model
@@ -74,16 +80,14 @@ class _StepTrainer(Trainer):
         count = (self.steps if split == 'train' else 1) * cfg.batch_size
         pick = torch.randperm(edges.size(1), generator=torch.Generator(
         ).manual_seed(cfg.seed))[:count]
-        loader = _TimedLoader(
+        return _TimedLoader(
             self.data, edges[:, pick], max_history=model.max_history,
             history_sampling=model.history_sampling,
             positives=known_edges(self.data, 'test' if split == 'val'
                                   else 'train'),
             seed=cfg.seed + (split == 'val'), batch_size=cfg.batch_size,
-            shuffle=split == 'train', num_workers=cfg.num_workers)
-        if split == 'train':
-            self.train_loader = loader
-        return loader
+            shuffle=split == 'train', num_workers=cfg.num_workers,
+            stamps=self.stamps if split == 'train' else [])
 
 
 def main(argv=None) -> int:
@@ -158,7 +162,9 @@ def main(argv=None) -> int:
         tic = time.perf_counter()
         trainer.fit()
         out['train_seconds'] = round(time.perf_counter() - tic, 2)
-        stamps = trainer.train_loader.stamps
+        out['train_peak_rss_gib'] = round(peak_rss_gib(), 3)
+        stamps = trainer.stamps
+        del trainer
         out['ms_per_step'] = round(
             1000 * (stamps[-1] - stamps[args.warmup]) / args.steps, 2)
 
