@@ -24,6 +24,7 @@ from multiprocessing import get_context
 import torch
 
 from hlr_graph.cli.common import check_folder, device, execute
+from hlr_graph.cli.train import check_optimizer
 from hlr_graph.data.cli import (
     ArgumentParser,
     UsageError,
@@ -44,7 +45,7 @@ from hlr_graph.train.experiment import (
     run_experiment,
     write_json,
 )
-from hlr_graph.train.trainer import TrainConfig
+from hlr_graph.train.trainer import OPTIMIZERS, TrainConfig
 
 HELP = 'search the paper\'s grid on validation NDCG@10'
 
@@ -105,6 +106,9 @@ def add_arguments(parser: ArgumentParser):
                         help='seconds after which no new trial starts')
     parser.add_argument('--device', type=device, default='cpu',
                         help="torch device of the trials, e.g. 'cuda'")
+    parser.add_argument('--optimizer', choices=OPTIMIZERS, default='adam',
+                        help='of every trial, as hlr-graph train\'s '
+                        '(default: adam)')
     parser.add_argument('--jobs', type=integer(1), default=1,
                         help='trials run at once (in worker processes when '
                         'above 1)')
@@ -123,6 +127,7 @@ def run(args, parser: ArgumentParser) -> int:
         raise UsageError(f'--output {args.output}: a folder, not a file')
     check_folder(osp.dirname(osp.abspath(args.output)), '--output')
     check_dataset(args.dataset)
+    check_optimizer(args.model, args.optimizer, parser)
     args.fixed = fixed_setting(parser, args.model, args.fix)
     done = {}
     if osp.exists(args.output):
@@ -132,6 +137,10 @@ def run(args, parser: ArgumentParser) -> int:
             parser.error(f"{args.output} was searched with --fix "
                          f"{previous.get('fixed', {})}, not {args.fixed}: "
                          f"use another --output")
+        if previous.get('optimizer', 'adam') != args.optimizer:
+            parser.error(f"{args.output} was searched with --optimizer "
+                         f"{previous.get('optimizer', 'adam')}, not "
+                         f"{args.optimizer}: use another --output")
         done = {key(t['hyperparameters']): t for t in previous['trials']}
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
     args.threads = max(1, torch.get_num_threads() // args.jobs)
@@ -214,7 +223,8 @@ def run_trial(args, setting: dict) -> dict:
         data_options=data_options(args), hyperparameters=setting,
         train=TrainConfig(epochs=args.epochs, patience=args.patience,
                           seed=args.seed, device=args.device,
-                          progress=False, log=False),
+                          optimizer=args.optimizer, progress=False,
+                          log=False),
         num_cohorts=0, test=False))
     return {'hyperparameters': setting, 'valid': results['valid'],
             'best_epoch': results['best_epoch'],
@@ -231,7 +241,8 @@ def save(args, done):
     write_json({'dataset': args.dataset, 'model': args.model,
                 'data_options': data_options(args),
                 'selected_by': f'valid {METRIC}', 'grid': search_space(
-                    args.model), 'fixed': args.fixed, 'epochs': args.epochs,
+                    args.model), 'fixed': args.fixed,
+                'optimizer': args.optimizer, 'epochs': args.epochs,
                 'patience': args.patience, 'seed': args.seed,
                 'trials': trials, 'best': best}, args.output)
     return best
