@@ -130,10 +130,15 @@ def main(argv=None):
     parser.add_argument('--batch-size', type=int, default=1000)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--threads', type=int, default=None,
+                        help="torch's intra-op threads (default: torch's "
+                        'own choice, one per core)')
     parser.add_argument('--profile', type=int, default=0, metavar='K',
                         help='also print the K ops of most self CPU time '
                         'of each setting')
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     data = Yelp2018(root=args.root)[0]
     print(f'# python {" ".join(sys.argv)}')
@@ -155,9 +160,12 @@ def main(argv=None):
             print(f'# {model}: {setting.hyperparameters}', flush=True)
             setting.run(args.warmup, record=False)
             settings.append(setting)
-    for _ in range(args.repeats):
+    for round_ in range(1, args.repeats + 1):
         for setting in settings:
             setting.run(args.batches)
+            print(f'# round {round_}: {setting.name} {setting.optimizer} '
+                  f'{1000 * setting.rounds[-1]:.1f} ms per batch, load '
+                  f'average {os.getloadavg()[0]:.2f}', flush=True)
     print(f'# load average {os.getloadavg()[0]:.2f} at the end; '
           f'{args.repeats} rounds of {args.batches} batches per setting')
     print('| model | optimizer | ms per batch (median) | best round | '

@@ -83,19 +83,20 @@ class LazyAdam(torch.optim.Optimizer):
                 rows, grad = grad.indices()[0], grad.values()
                 if rows.numel() == 0:
                     continue
-                # Adam's single-tensor update (torch.optim.adam), on the rows.
+                # Adam's single-tensor update (torch.optim.adam) on the
+                # rows, with the same roundings, in place where it can be.
                 exp_avg = state['exp_avg'].index_select(0, rows)
                 exp_avg_sq = state['exp_avg_sq'].index_select(0, rows)
-                value = param.index_select(0, rows)
                 exp_avg.lerp_(grad, 1 - beta1)
                 exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                state['exp_avg'].index_copy_(0, rows, exp_avg)
+                state['exp_avg_sq'].index_copy_(0, rows, exp_avg_sq)
                 step = state['step'].item()
                 bias_correction1 = 1 - beta1**step
                 bias_correction2 = 1 - beta2**step
                 step_size = lr / bias_correction1
-                denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
-                value.addcdiv_(exp_avg, denom, value=-step_size)
-                state['exp_avg'].index_copy_(0, rows, exp_avg)
-                state['exp_avg_sq'].index_copy_(0, rows, exp_avg_sq)
-                param.index_copy_(0, rows, value)
+                denom = exp_avg_sq.sqrt_().div_(bias_correction2**0.5).add_(
+                    eps)
+                # Adam's addcdiv_: the weight plus (-step_size * m) / denom.
+                param.index_add_(0, rows, exp_avg.mul_(-step_size).div_(denom))
         return loss
