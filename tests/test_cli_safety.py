@@ -104,6 +104,7 @@ def test_tune_refuses_to_continue_a_search_with_other_settings(tmp_path,
     args = ['tune', '--dataset', 'synthetic', '--model', 'cml', '--trials',
             '1', '--epochs', '1', '--output', str(out)]
     assert cli.main(args) == 0
+    capsys.readouterr()  # Its own lines ('Processing...' when not cached).
     before = out.read_bytes()
     code = cli.main(args + ['--epochs', '7', '--split-seed', '5'])
     one_error(capsys, code, "--epochs 7 differs from the search's 1",

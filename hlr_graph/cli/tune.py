@@ -198,7 +198,8 @@ def search_settings(args: argparse.Namespace, dataset=None) -> Dict:
                 'data_options': {k: v for k, v in data_options(args).items()
                                  if k not in LOCATION},
                 'fixed': args.fixed, 'epochs': args.epochs,
-                'patience': args.patience, 'seed': args.seed}
+                'patience': args.patience, 'seed': args.seed,
+                'optimizer': args.optimizer}
     if dataset is not None:
         settings.update(data=dataset.options,
                         graph=graph_fingerprint(dataset[0]))
