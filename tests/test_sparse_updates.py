@@ -314,4 +314,4 @@ def test_tune_passes_the_optimizer_to_every_trial(tmp_path, capsys):
     assert json.loads(output.read_text())['optimizer'] == 'sparse_adam'
     capsys.readouterr()
     one_error(capsys, cli.main(args + ['adam']),
-              'was searched with --optimizer sparse_adam, not adam')
+              "--optimizer adam differs from the search's sparse_adam")
