@@ -79,6 +79,8 @@ def assert_same_state(a, b):
     ('cml', {}),
     ('hlr', {}),
     ('cml', dict(select_by='recall@10', eval_every=2, eval_users=200)),
+    ('cml', dict(optimizer='sparse_adam')),
+    ('hlr', dict(optimizer='sparse_adam')),
 ])
 def test_resume_ends_bit_identical_to_an_uninterrupted_run(
         synthetic, tmp_path, one_thread, name, extra):
@@ -117,9 +119,17 @@ def test_resume_ends_bit_identical_to_an_uninterrupted_run(
     assert b['seconds'] >= seconds + sum(r['seconds']
                                          for r in b['records'][2:])
     assert_same_state(a['model'], b['model'])
-    for x, y in zip(a['optimizer']['state'].values(),
-                    b['optimizer']['state'].values()):
-        assert_same_state(x, y)
+    optimizers = ('optimizer', 'sparse_optimizer')
+    assert [a[k] is None for k in optimizers] == \
+        [b[k] is None for k in optimizers] == \
+        [name == 'cml' and bool(extra.get('optimizer')),
+         not extra.get('optimizer')]  # Sparse CML has no dense parameter.
+    for key in optimizers:
+        if a[key] is not None:
+            assert a[key]['state'].keys() == b[key]['state'].keys()
+            for x, y in zip(a[key]['state'].values(),
+                            b[key]['state'].values()):
+                assert_same_state(x, y)
     assert_same_state(torch.load(tmp_path / 'whole' / 'model.pt',
                                  weights_only=True),
                       torch.load(tmp_path / 'parts' / 'model.pt',
@@ -208,6 +218,8 @@ def test_a_run_stopped_by_patience_is_not_trained_again(
     ('seed', dict(seed=4), 'seed = 3, this run has seed = 4'),
     ('select_by', dict(select_by='ndcg@10'),
      "select_by = 'loss', this run has select_by = 'ndcg@10'"),
+    ('optimizer', dict(optimizer='sparse_adam'),
+     "optimizer = 'adam', this run has optimizer = 'sparse_adam'"),
 ])
 def test_a_checkpoint_of_other_settings_is_refused(
         synthetic, tmp_path, setting, change, message):
@@ -215,6 +227,21 @@ def test_a_checkpoint_of_other_settings_is_refused(
     with pytest.raises(ValueError, match=f'written with {message}'):
         Trainer(make_model(synthetic), synthetic,
                 config(tmp_path, 2, **change)).fit(resume=True)
+
+
+def test_a_checkpoint_from_before_the_optimizer_setting_resumes(
+        synthetic, tmp_path):
+    Trainer(make_model(synthetic), synthetic, config(tmp_path, 1)).fit()
+    path = tmp_path / 'checkpoint.pt'
+    state = torch.load(path, weights_only=True)
+    del state['settings']['optimizer'], state['sparse_optimizer']
+    torch.save(state, path)  # As written before sparse updates existed.
+    fit = Trainer(make_model(synthetic), synthetic,
+                  config(tmp_path, 2)).fit(resume=True)
+    assert len(fit['epochs']) == 2
+    with pytest.raises(ValueError, match="written with optimizer = 'adam'"):
+        Trainer(make_model(synthetic), synthetic, config(
+            tmp_path, 3, optimizer='sparse_adam')).fit(resume=True)
 
 
 def test_a_checkpoint_of_another_model_is_refused(synthetic, tmp_path):

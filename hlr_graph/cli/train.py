@@ -38,7 +38,7 @@ from hlr_graph.data.cli import (
     refuse_changes,
 )
 from hlr_graph.loader import HISTORY_SAMPLING
-from hlr_graph.models import MODELS, model_arguments
+from hlr_graph.models import MODELS, Recommender, model_arguments
 from hlr_graph.train.experiment import (
     CHECKPOINT_FILE,
     RESULTS_FILE,
@@ -49,7 +49,12 @@ from hlr_graph.train.experiment import (
     run_experiment,
     run_files,
 )
-from hlr_graph.train.trainer import SELECT_BY, NonFiniteLossError, TrainConfig
+from hlr_graph.train.trainer import (
+    OPTIMIZERS,
+    SELECT_BY,
+    NonFiniteLossError,
+    TrainConfig,
+)
 
 HELP = 'train a model and measure it by full ranking (results.json)'
 DEFAULT_DATASET, DEFAULT_MODEL = 'synthetic', 'cml'
@@ -60,8 +65,8 @@ MODEL_FLAGS = ('lr', 'margin', 'embedding_dim', 'num_memories',
                'regularization', 'alpha')
 r"""Flags (by ``dest``, the model argument's name) that override the
 authors' settings; :obj:`None` keeps them."""
-TRAIN_FLAGS = ('epochs', 'batch_size', 'patience', 'select_by', 'seed',
-               'device', 'eval_every', 'eval_users', 'num_workers')
+TRAIN_FLAGS = ('optimizer', 'epochs', 'batch_size', 'patience', 'select_by',
+               'seed', 'device', 'eval_every', 'eval_users', 'num_workers')
 r"""Flags (by ``dest``) that set :class:`TrainConfig` fields."""
 EXPERIMENT_FLAGS = ('ks', 'metric_mode', 'num_cohorts', 'cohort_size',
                     'eval_users', 'save_recommendations')
@@ -122,6 +127,12 @@ def add_arguments(parser: ArgumentParser):
     train.add_argument('--lr', type=number(0, open_low=True), default=None,
                        help="Adam's learning rate (default: the authors' "
                        "setting for this data set and model)")
+    train.add_argument('--optimizer', choices=OPTIMIZERS, default=None,
+                       help="adam: Adam over whole tables, every row clipped "
+                       "(the paper's); sparse_adam: Adam on the embedding "
+                       "rows a batch reads, only they clipped, so a step "
+                       "costs what the batch reads (not for lightgcn; "
+                       f'default: {_default(TrainConfig, "optimizer")})')
     train.add_argument('--epochs', type=integer(1), default=None,
                        help=f'(default: {_default(TrainConfig, "epochs")})')
     train.add_argument('--batch-size', type=integer(1), default=None,
@@ -252,6 +263,18 @@ def check_model_flags(model: str, hyperparameters: Dict,
                              f"such setting")
 
 
+def check_optimizer(model: str, optimizer: str, parser: ArgumentParser):
+    r"""Raises :class:`UsageError` when :obj:`model`, trained by gradient,
+    cannot be trained with :obj:`optimizer`, before any data loads."""
+    cls = MODELS[model]
+    reason = cls.sparse_refusal()
+    if optimizer == 'sparse_adam' and cls.loss is not Recommender.loss \
+            and reason is not None:
+        raise UsageError(f"{parser.flag('optimizer')} sparse_adam: model "
+                         f"'{model}' cannot be trained with sparse updates: "
+                         f'{reason} (use adam)')
+
+
 def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     r"""Runs ``train`` with the parsed flags :obj:`args`."""
     out = output_dir(args)
@@ -275,6 +298,7 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         check_replace(out, args.overwrite)
         exp = experiment_from_args(args)
         check_model_flags(exp.model, exp.hyperparameters, parser)
+        check_optimizer(exp.model, exp.train.optimizer, parser)
     try:
         results = run_experiment(exp)
     except NonFiniteLossError as e:

@@ -39,6 +39,7 @@ from hlr_graph.cli.common import (
     data_changes,
     run_parallel,
 )
+from hlr_graph.cli.train import check_optimizer
 from hlr_graph.data.cli import (
     LOCATION,
     MAX_SEED,
@@ -67,13 +68,14 @@ from hlr_graph.train.experiment import (
     run_experiment,
     write_json,
 )
-from hlr_graph.train.trainer import TrainConfig
+from hlr_graph.train.trainer import OPTIMIZERS, TrainConfig
 
 HELP = 'search the paper\'s grid on validation NDCG@10'
 
 METRIC = 'ndcg@10'
 SETTINGS = {'--model': 'model', '--fix': 'fixed', '--epochs': 'epochs',
-            '--patience': 'patience', '--seed': 'seed'}
+            '--patience': 'patience', '--seed': 'seed',
+            '--optimizer': 'optimizer'}
 r"""The flags (and the output's entries) that change a trial, besides the
 data options: a search continues only with the same."""
 
@@ -132,6 +134,9 @@ def add_arguments(parser: ArgumentParser):
                         default=None,
                         help='seconds after which no new trial starts')
     add_parallel_arguments(parser, 'trials')
+    parser.add_argument('--optimizer', choices=OPTIMIZERS, default='adam',
+                        help="of every trial, as hlr-graph train's "
+                        '(default: adam)')
     parser.add_argument('--fix', nargs='+', default=[], metavar='NAME=VALUE',
                         help='model arguments set for every trial, e.g. '
                              'clip_ram=true')
@@ -145,6 +150,7 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         raise UsageError(f'--model {args.model}: nothing to tune')
     check_output_file(args.output)
     check_dataset(args.dataset)
+    check_optimizer(args.model, args.optimizer, parser)
     args.fixed = fixed_setting(args.model, args.fix)
     previous = None
     if osp.exists(args.output):
@@ -192,7 +198,8 @@ def search_settings(args: argparse.Namespace, dataset=None) -> Dict:
                 'data_options': {k: v for k, v in data_options(args).items()
                                  if k not in LOCATION},
                 'fixed': args.fixed, 'epochs': args.epochs,
-                'patience': args.patience, 'seed': args.seed}
+                'patience': args.patience, 'seed': args.seed,
+                'optimizer': args.optimizer}
     if dataset is not None:
         settings.update(data=dataset.options,
                         graph=graph_fingerprint(dataset[0]))
@@ -240,7 +247,8 @@ def run_trial(args: argparse.Namespace, setting: dict) -> dict:
         hyperparameters=setting,
         train=TrainConfig(epochs=args.epochs, patience=args.patience,
                           seed=args.seed, device=args.device,
-                          progress=False, log=False),
+                          optimizer=args.optimizer, progress=False,
+                          log=False),
         num_cohorts=0, test=False))
     return {'hyperparameters': setting, 'valid': results['valid'],
             'best_epoch': results['best_epoch'],

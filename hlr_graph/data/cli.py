@@ -124,11 +124,15 @@ DATA_FLAGS: Dict[str, str] = {
     'name': '--dataset', 'threshold': '--threshold', 'k_core': '--k-core',
     'split': '--split', 'seed': '--split-seed', 'sep': '--sep',
     'user_col': '--user-col', 'item_col': '--item-col',
-    'rating_col': '--rating-col',
+    'rating_col': '--rating-col', 'num_users': '--num-users',
+    'num_items': '--num-items', 'interactions': '--interactions',
 }
 r"""The flag of each data option (keys as :func:`load_dataset` and
 ``dataset.options`` name them; the column options sit under
 ``file_options``)."""
+
+SYNTHETIC_SIZES = ('num_users', 'num_items', 'interactions')
+r"""The options (and flags) of the synthetic data set's size."""
 
 LOCATION = ('root', 'cache_dir', 'force_reload', 'log')
 r"""Options that say where files are or how to read them, not what the graph
@@ -187,6 +191,13 @@ def add_data_arguments(parser: argparse.ArgumentParser,
     group.add_argument('--rating-col', default=None,
                        help='rating column of a file data set (index or '
                        'name; -1: implicit; default: the third, if any)')
+    group.add_argument('--num-users', type=integer(1), default=None,
+                       help='users of --dataset synthetic (default: 600)')
+    group.add_argument('--num-items', type=integer(1), default=None,
+                       help='items of --dataset synthetic (default: 360)')
+    group.add_argument('--interactions', type=integer(1), default=None,
+                       help='(user, item) pairs of --dataset synthetic, '
+                       'before the k-core and the split (default: 18000)')
 
 
 def dataset_name(args: argparse.Namespace, default: str) -> str:
@@ -226,6 +237,13 @@ def data_options(args: argparse.Namespace) -> Dict:
         if getattr(args, key) is not None})
     if file_options:
         options['file_options'] = file_options
+    sizes = {key: getattr(args, key) for key in SYNTHETIC_SIZES
+             if getattr(args, key, None) is not None}
+    if sizes and args.dataset not in (None, 'synthetic'):
+        flags = ', '.join(DATA_FLAGS[key] for key in sizes)
+        raise ValueError(f'{flags}: only --dataset synthetic takes them, '
+                         f'not {args.dataset}')
+    options.update(sizes)
     return options
 
 

@@ -280,17 +280,63 @@ class InteractionFile(InteractionDataset):
 
 
 class SyntheticMultiInterest(InteractionDataset):
-    r"""A small generated data set with planted multi-interest users (see
-    :func:`~hlr_graph.data.synthetic.multi_interest_interactions`). It needs
-    no download and is the main job's default. It is synthetic: numbers on it
-    say nothing about real recommendation quality."""
+    r"""A generated data set with planted multi-interest users and power-law
+    degrees (see
+    :func:`~hlr_graph.data.synthetic.multi_interest_interactions`), of any
+    size: the default is small (600 users, 360 items in 12 topics, about
+    18,000 interactions), needs no download and is the main job's default;
+    ``num_users=1_000_000, num_items=100_000, interactions=10**8`` is a
+    large graph to measure on. It is synthetic: numbers on it say nothing
+    about real recommendation quality.
+
+    Args:
+        num_users (int): Users to generate. (default: ``600``)
+        num_items (int): Items to generate. (default: ``360``)
+        interactions (int): Distinct (user, item) pairs to generate, before
+            the k-core and the split. (default: ``18000``)
+        **kwargs: The preprocessing arguments of
+            :class:`~hlr_graph.data.dataset.InteractionDataset` (no rating
+            threshold and a 5-core by default).
+
+    The three sizes are part of :attr:`options` and of the cache key; the
+    generator's own seed is fixed (``0``), the split's is ``seed``.
+    """
     name, folder = 'synthetic', 'synthetic'
     raw_file_names: List[str] = []
     default_threshold = None
     default_k_core = 5
+    defaults = {'num_users': 600, 'num_items': 360, 'interactions': 18_000}
+    r"""The sizes that :obj:`None` stands for."""
+
+    def __init__(self, root: Optional[str] = None,
+                 num_users: Optional[int] = None,
+                 num_items: Optional[int] = None,
+                 interactions: Optional[int] = None, **kwargs):
+        given = {'num_users': num_users, 'num_items': num_items,
+                 'interactions': interactions}
+        self.sizes: Dict[str, int] = {
+            key: int(self.defaults[key] if value is None else value)
+            for key, value in given.items()}
+        users, items, count = self.sizes.values()
+        if users < 1 or items < 1:
+            raise ValueError(f'--num-users and --num-items must be >= 1, got '
+                             f'{users} and {items}')
+        if not users <= count <= users * items // 2:
+            raise ValueError(
+                f'--interactions {count}: the synthetic data set needs at '
+                f'least one per user and at most half of all pairs, between '
+                f'{users} and {users * items // 2} for {users} users x '
+                f'{items} items (--num-users, --num-items)')
+        super().__init__(root=root, **kwargs)
+
+    @property
+    def options(self) -> Dict:
+        return {**super().options, **self.sizes}
 
     def download(self):
         pass
 
     def read(self) -> Interactions:
-        return multi_interest_interactions()
+        return multi_interest_interactions(
+            self.sizes['num_users'], self.sizes['num_items'],
+            self.sizes['interactions'])

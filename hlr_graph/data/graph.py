@@ -12,7 +12,10 @@ Layout of every data set's graph::
 
 Message passing sees ``edge_index`` (training interactions) only; the
 validation and test interactions are supervision targets kept beside it. Every
-edge tensor is sorted by user, then item.
+edge tensor is sorted by user, then item. The two training edge tensors are
+views of one ``[3, E_train]`` buffer (rows user, item, user), so that the
+reverse edges cost no memory (in the cache file either); both are
+contiguous, and an in-place change of one shows in the other.
 """
 from typing import Dict, Optional, Sequence
 
@@ -22,6 +25,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from hlr_graph.data.interactions import TEST, TRAIN, VALID, Interactions
+from hlr_graph.data.preprocess import sorted_pairs
 
 USER, ITEM = 'user', 'item'
 INTERACTS = (USER, 'interacts', ITEM)
@@ -31,7 +35,13 @@ REV_INTERACTS = (ITEM, 'rev_interacts', USER)
 def to_hetero_data(data: Interactions, fold: np.ndarray,
                    item_names: Optional[Dict[str, str]] = None) -> HeteroData:
     r"""Builds the graph of re-indexed :obj:`data` with one fold code per
-    row; :obj:`item_names` maps original item ids to display names."""
+    row; :obj:`item_names` maps original item ids to display names.
+
+    Rows already sorted by user, then item (checked in one pass) are taken
+    as they are; others are sorted once. Each fold's ``int64`` edge tensor
+    is filled straight from the (``int32`` or ``int64``) codes, so that the
+    peak is the edges plus one fold's row indices; the reverse training
+    edges share the training edges' buffer (see the module's layout)."""
     out = HeteroData()
     out[USER].num_nodes = data.num_users
     out[USER].raw_id = data.user_ids.tolist()
@@ -40,14 +50,27 @@ def to_hetero_data(data: Interactions, fold: np.ndarray,
     if item_names:
         out[ITEM].name = [item_names.get(i, i) for i in out[ITEM].raw_id]
 
-    order = np.lexsort((data.item, data.user))
-    edges = torch.from_numpy(np.stack([data.user[order], data.item[order]]))
-    fold = torch.from_numpy(fold[order])
+    order = (None if sorted_pairs(data.user, data.item) else
+             np.lexsort((data.item, data.user)))
+    if order is not None:
+        fold = fold[order]
     store = out[INTERACTS]
-    store.edge_index = edges[:, fold == TRAIN].contiguous()
-    store.val_edge_label_index = edges[:, fold == VALID].contiguous()
-    store.test_edge_label_index = edges[:, fold == TEST].contiguous()
-    out[REV_INTERACTS].edge_index = store.edge_index.flip(0)
+    for code, key in ((TRAIN, 'edge_index'), (VALID, 'val_edge_label_index'),
+                      (TEST, 'test_edge_label_index')):
+        rows = np.flatnonzero(fold == code)
+        if order is not None:
+            rows = order[rows]
+        # Training edges go to rows (user, item, user) of one buffer, so that
+        # the reverse edges are the view of its last two rows, not a copy.
+        edges = torch.empty((3 if code == TRAIN else 2, len(rows)),
+                            dtype=torch.long)
+        edges[0] = torch.from_numpy(data.user[rows])
+        edges[1] = torch.from_numpy(data.item[rows])
+        if code == TRAIN:
+            edges[2] = edges[0]
+            out[REV_INTERACTS].edge_index = edges[1:]
+            edges = edges[:2]
+        store[key] = edges
     return out
 
 

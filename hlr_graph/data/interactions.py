@@ -22,8 +22,9 @@ class Interactions:
     r"""Raw interactions with their original ids.
 
     Attributes:
-        user (np.ndarray): ``[n]`` int64 codes into :obj:`user_ids`.
-        item (np.ndarray): ``[n]`` int64 codes into :obj:`item_ids`.
+        user (np.ndarray): ``[n]`` integer codes into :obj:`user_ids`
+            (``int32`` where they fit, else ``int64``).
+        item (np.ndarray): ``[n]`` integer codes into :obj:`item_ids`.
         user_ids (np.ndarray): ``[num_users]`` original user ids (str).
         item_ids (np.ndarray): ``[num_items]`` original item ids (str).
         rating (np.ndarray, optional): ``[n]`` float64 ratings or play counts,
@@ -62,9 +63,17 @@ class Interactions:
         )
 
     def counts(self) -> dict:
-        r"""Distinct users and items that occur in a row, and the row count."""
+        r"""Distinct users and items that occur in a row, and the row count
+        (by :func:`numpy.bincount`, ``O(n)``)."""
         return {
-            'users': int(np.unique(self.user).size),
-            'items': int(np.unique(self.item).size),
+            'users': int(np.count_nonzero(
+                np.bincount(self.user, minlength=self.num_users))),
+            'items': int(np.count_nonzero(
+                np.bincount(self.item, minlength=self.num_items))),
             'interactions': len(self),
         }
+
+
+def code_dtype(size: int) -> np.dtype:
+    r"""``int32`` when codes ``0 .. size - 1`` fit in it, else ``int64``."""
+    return np.dtype(np.int32 if size <= np.iinfo(np.int32).max else np.int64)

@@ -1,7 +1,7 @@
 r"""The interface every recommender implements."""
 import warnings
 from itertools import chain
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -28,9 +28,20 @@ class Recommender(torch.nn.Module):
             scoring time (``0``: it reads none).
         history_sampling (str): How that history is drawn (``'random'`` or
             ``'unpop'``).
+        sparse_tables (Tuple[str, ...]): The :class:`~torch.nn.Embedding`
+            submodules whose rows a training step reads only by looking up
+            the batch's rows, so that their gradients can be sparse and
+            their rows updated one by one (the trainer's ``'sparse_adam'``,
+            :meth:`sparse_gradients_`). Empty (the default): the step reads
+            whole tables, and every parameter needs dense updates.
+        sparse_gradients (bool): Whether the lookups of
+            :attr:`sparse_tables` return sparse gradients now
+            (:meth:`sparse_gradients_`).
     """
     max_history: int = 0
     history_sampling: str = 'random'
+    sparse_tables: Tuple[str, ...] = ()
+    sparse_gradients: bool = False
 
     def __init__(self, num_users: int, num_items: int):
         super().__init__()
@@ -88,9 +99,57 @@ class Recommender(torch.nn.Module):
         (:meth:`~hlr_graph.loader.HistorySampler.sample_rows`)."""
         raise NotImplementedError
 
-    def constrain_(self):
+    @classmethod
+    def sparse_refusal(cls) -> Optional[str]:
+        r"""Why the model cannot be trained with sparse updates, or
+        :obj:`None` when it can (it names :attr:`sparse_tables`)."""
+        if not cls.sparse_tables:
+            return 'its training step reads whole embedding tables'
+        return None
+
+    def sparse_gradients_(self, enabled: bool = True) -> 'Recommender':
+        r"""Makes the training step's lookups of :attr:`sparse_tables`
+        return sparse gradients (``[T, d]`` rows of the ``[num_rows, d]``
+        table as a sparse COO tensor) instead of dense ones, or dense ones
+        again with :obj:`enabled` ``=False``. Scores and the forward pass
+        do not change.
+
+        Raises:
+            ValueError: The model cannot be trained with sparse updates
+                (:meth:`sparse_refusal`).
+        """
+        if enabled:
+            reason = type(self).sparse_refusal()
+            missing = [name for name in self.sparse_tables if not isinstance(
+                getattr(self, name, None), torch.nn.Embedding)]
+            if reason is None and missing:
+                reason = f'it has no embedding table {missing[0]!r}'
+            if reason is not None:
+                raise ValueError(f'{type(self).__name__} cannot be trained '
+                                 f"with sparse updates ('sparse_adam'): "
+                                 f"{reason}; use 'adam'")
+        for name in self.sparse_tables:
+            if isinstance(getattr(self, name, None), torch.nn.Embedding):
+                getattr(self, name).sparse = enabled
+        self.sparse_gradients = enabled
+        return self
+
+    def sparse_parameters(self) -> Dict[str, torch.nn.Parameter]:
+        r"""``{table name: weight}`` of :attr:`sparse_tables`."""
+        return {name: getattr(self, name).weight
+                for name in self.sparse_tables}
+
+    def constrain_(self, rows: Optional[Dict[str, Tensor]] = None):
         r"""Projects parameters back onto their constraints after an
-        optimiser step (no-op by default)."""
+        optimiser step (no-op by default).
+
+        Args:
+            rows (Dict[str, torch.Tensor], optional): After a sparse
+                update, the rows of each table of :attr:`sparse_tables`
+                that the step changed, by table name: only they can have
+                left their constraint, so only they are projected (default:
+                :obj:`None`, every row of every table).
+        """
 
     @torch.no_grad()
     def recommend(

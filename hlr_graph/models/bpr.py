@@ -20,6 +20,8 @@ class BPRMF(Recommender):
         + \lambda (\|p_u\|^2 + \|q_v\|^2 + \|q_{v^-}\|^2),
 
     summed over the batch, the usual mini-batch form of BPR's L2 penalty.
+    A step reads only the batch's rows (embedding lookups), so sparse
+    updates apply (:meth:`~hlr_graph.models.Recommender.sparse_gradients_`).
 
     Args:
         num_users (int): The number of users.
@@ -27,6 +29,8 @@ class BPRMF(Recommender):
         embedding_dim (int): The factor size. (default: ``100``)
         weight_decay (float): :math:`\lambda`. (default: ``1e-4``)
     """
+    sparse_tables = ('user_emb', 'item_emb')
+
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 100, weight_decay: float = 1e-4):
         super().__init__(num_users, num_items)

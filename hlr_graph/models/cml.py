@@ -1,6 +1,6 @@
 r"""Collaborative Metric Learning (Hsieh et al., 2017) as the paper states it
 (eq. 1), and the base of its translational extensions."""
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -24,7 +24,10 @@ class CML(Recommender):
     step, as the authors' code does (``huitre/models/model.py`` and
     ``cml.py`` in https://github.com/deezer/recsys21-hlr). As there, no
     covariance regulariser or WARP weight of the original CML is used.
-    Items are ranked by :math:`-\|p_u - q_v\|_2^2`.
+    Items are ranked by :math:`-\|p_u - q_v\|_2^2`. A training step reads
+    only the batch's rows of both tables (:meth:`lookup`), so it can be
+    trained with sparse updates (:meth:`sparse_gradients_`), clipping only
+    the rows a step changed.
 
     It is also the base of the models that translate the user towards the
     target, :math:`d(u, v) = \|p_u + r_{u,v} - q_v\|_2^2` (LRML, TransCF,
@@ -40,6 +43,7 @@ class CML(Recommender):
         max_norm (float): The norm bound of every row. (default: ``1.0``)
     """
     copy: bool = False
+    sparse_tables = ('user_emb', 'item_emb')
 
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 100, margin: float = 0.5,
@@ -58,8 +62,27 @@ class CML(Recommender):
 
     def embeddings(self) -> Tuple[Tensor, Tensor]:
         r"""``([num_users, d], [num_items, d])`` user and item vectors.
-        Override to put the model on top of another encoder."""
+        Override to put the model on top of another encoder (such a model
+        is trained with dense updates only)."""
         return self.user_emb.weight, self.item_emb.weight
+
+    @classmethod
+    def sparse_refusal(cls) -> Optional[str]:
+        if cls.embeddings is not CML.embeddings:
+            return ('its embeddings() computes the vectors from whole '
+                    'tables')
+        return super().sparse_refusal()
+
+    def lookup(self, user: Tensor, item: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""``([U, d], [I, d])`` vectors of ``[U]`` users and ``[I]`` items
+        for a training step: rows of :meth:`embeddings`, or, with
+        :attr:`sparse_gradients`, lookups of the tables (:obj:`Embedding`
+        calls) whose gradients are sparse ``[num_rows, d]`` tensors holding
+        only these rows."""
+        if self.sparse_gradients:
+            return self.user_emb(user), self.item_emb(item)
+        users, items = self.embeddings()
+        return users.index_select(0, user), items.index_select(0, item)
 
     def translate(self, users: Tensor, items: Tensor, user: Tensor,
                   target: Tensor, history: Tensor) -> Tensor:
@@ -96,10 +119,8 @@ class CML(Recommender):
         (:meth:`TripletBatch.compact`). A model that reads histories warns
         once when a batch has none (:meth:`Recommender.check_history`)."""
         self.check_history(batch)
-        users, items = self.embeddings()
         user_nodes, item_nodes, batch = batch.compact()
-        users = users.index_select(0, user_nodes)
-        items = items.index_select(0, item_nodes)
+        users, items = self.lookup(user_nodes, item_nodes)
         to_pos = self.translate(users, items, batch.user, batch.pos,
                                 batch.history)
         to_neg = to_pos if self.copy else self.translate(
@@ -126,17 +147,38 @@ class CML(Recommender):
         return -pairwise_squared_distance(users.index_select(0, user), items)
 
     @torch.no_grad()
-    def constrain_(self):
-        for emb in (self.user_emb, self.item_emb):
-            clip_rows_(emb.weight, self.max_norm)
+    def constrain_(self, rows: Optional[Dict[str, Tensor]] = None):
+        r"""Clips the user and item rows to norm :obj:`max_norm`: every row,
+        or after a sparse update only the :obj:`rows` it changed
+        (``{'user_emb': [R], 'item_emb': [R']}``; a table left out is
+        clipped whole)."""
+        rows = rows or {}
+        for name in ('user_emb', 'item_emb'):
+            clip_rows_(getattr(self, name).weight, self.max_norm,
+                       rows.get(name))
 
 
-def clip_rows_(weight: Tensor, max_norm: float) -> Tensor:
+def clip_rows_(weight: Tensor, max_norm: float,
+               rows: Optional[Tensor] = None) -> Tensor:
     r"""Scales every row of :obj:`weight` whose L2 norm exceeds
     :obj:`max_norm` back to it, in place (as :func:`torch.renorm`, but
     touching only those rows: after an optimiser step most rows are
-    within the bound)."""
-    norm = torch.linalg.vector_norm(weight, dim=1)
-    rows = (norm > max_norm).nonzero().view(-1)
-    weight[rows] *= (max_norm / norm[rows]).unsqueeze(1)
+    within the bound).
+
+    Args:
+        weight (torch.Tensor): ``[num_rows, d]``.
+        max_norm (float): The norm bound.
+        rows (torch.Tensor, optional): ``[R]`` distinct rows to look at
+            (default: :obj:`None`, all of them); the others are left as
+            they are.
+    """
+    if rows is None:
+        norm = torch.linalg.vector_norm(weight, dim=1)
+        rows = (norm > max_norm).nonzero().view(-1)
+        weight[rows] *= (max_norm / norm[rows]).unsqueeze(1)
+        return weight
+    norm = torch.linalg.vector_norm(weight.index_select(0, rows), dim=1)
+    over = norm > max_norm
+    rows, norm = rows[over], norm[over]
+    weight[rows] *= (max_norm / norm).unsqueeze(1)
     return weight

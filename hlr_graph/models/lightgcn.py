@@ -52,6 +52,8 @@ class LightGCN(Recommender):
     of the propagated embeddings. The symmetrically normalised adjacency is
     built once, as a sparse CSR matrix, and every layer is one sparse
     product, forward and backward (:class:`SymmetricLGConv`).
+    Every step reads the whole table, so it trains with dense updates
+    only (:meth:`sparse_refusal`).
 
     Args:
         num_users (int): The number of users.
@@ -81,6 +83,11 @@ class LightGCN(Recommender):
             adj_t = to_torch_csr_tensor(graph.flip(0), weight,
                                         size=(num_users + num_items, ) * 2)
         self.register_buffer('adj_t', adj_t, persistent=False)
+
+    @classmethod
+    def sparse_refusal(cls) -> str:
+        return ('its step propagates the whole embedding table over the '
+                'training graph, so every row gets a gradient')
 
     def embeddings(self) -> Tensor:
         r"""``[num_users + num_items, d]`` propagated embeddings."""

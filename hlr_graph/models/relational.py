@@ -1,6 +1,6 @@
 r"""The base of CML models whose relations are mixes of a key-value memory
 (LRML, HLR, HLR++): memory, clipping, and exact blocked full ranking."""
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -97,7 +97,10 @@ class RelationalCML(CML):
         return out
 
     @torch.no_grad()
-    def constrain_(self):
-        super().constrain_()
+    def constrain_(self, rows: Optional[Dict[str, Tensor]] = None):
+        r"""Clips user and item rows (:meth:`CML.constrain_`, :obj:`rows`
+        as there) and, with :obj:`clip_ram`, the memories and key
+        columns."""
+        super().constrain_(rows)
         if self.clip_ram:
             self.memory.clip_(self.max_norm)

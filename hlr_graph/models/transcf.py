@@ -76,10 +76,13 @@ class TransCF(CML):
         return users.index_select(0, user) + nbr_user * nbr_item
 
     def loss(self, batch) -> Tensor:
+        r"""The hinge plus both regularisers, summed over the batch; the
+        gradient reaches the batch's rows only (the neighbourhoods carry
+        none), so sparse updates apply."""
         users, items = self.embeddings()
-        p = users.index_select(0, batch.user)
-        pos, neg = items.index_select(0, torch.cat([batch.pos, batch.neg])
-                                      ).chunk(2)
+        p, pos_neg = self.lookup(batch.user, torch.cat([batch.pos,
+                                                        batch.neg]))
+        pos, neg = pos_neg.chunk(2)
         nbr_user, nbr_pos = self._neighbourhoods(users, items, batch.user,
                                                  batch.pos)
         nbr_neg = self.neighbourhood(users, self.item_rowptr, self.item_col,

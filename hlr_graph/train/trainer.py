@@ -22,10 +22,16 @@ from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.loader.triplet_loader import TripletBatch, TripletLoader
 from hlr_graph.models.base import Recommender
 from hlr_graph.progress import Progress, write
+from hlr_graph.train.optim import LazyAdam
 
 SELECT_BY = ('loss', 'ndcg@10', 'recall@10')
 r"""What :attr:`TrainConfig.select_by` accepts: the validation loss (the
 paper's selection) or a validation metric measured by full ranking."""
+
+OPTIMIZERS = ('adam', 'sparse_adam')
+r"""What :attr:`TrainConfig.optimizer` accepts: dense Adam over every
+parameter (the paper's), or row-wise sparse updates of the embedding tables
+(:func:`build_optimizers`)."""
 
 CHECKPOINT_FORMAT = 1
 r"""The version of the training state :class:`Trainer` writes."""
@@ -54,6 +60,16 @@ class TrainConfig:
         epochs (int): The most epochs to run. (default: ``100``)
         batch_size (int): Triplets per step. (default: ``1000``)
         lr (float): Adam's learning rate. (default: ``1e-3``)
+        optimizer (str): ``'adam'``: Adam over every parameter, the whole
+            of each table at every step, then every row clipped (the
+            paper's training, exactly). ``'sparse_adam'``: the model's
+            embedding tables (:attr:`Recommender.sparse_tables`) take sparse
+            gradients and :class:`~hlr_graph.train.optim.LazyAdam` (Adam on
+            the rows a step looked up, the other rows and their moments
+            left as they are), every other parameter dense Adam, and only
+            the rows a step changed are clipped; a step then costs what its
+            batch reads, not what the graph holds. Models whose step reads
+            whole tables (LightGCN) are refused. (default: ``'adam'``)
         patience (int, optional): Stop after this many epochs without a
             better selection criterion (default: :obj:`None`, run every
             epoch as the authors' code does,
@@ -85,6 +101,7 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 1000
     lr: float = 1e-3
+    optimizer: str = 'adam'
     patience: Optional[int] = None
     select_by: str = 'loss'
     seed: int = 0
@@ -117,6 +134,107 @@ def build_optimizer(parameters: Iterable[Tensor],
     return torch.optim.Adam(parameters, lr=lr)
 
 
+class Optimizers:
+    r"""The optimisers of one training run, stepped as one: dense Adam
+    (:func:`build_optimizer`) over the parameters updated whole, and with
+    sparse updates :class:`~hlr_graph.train.optim.LazyAdam` over the
+    embedding tables updated row by row.
+
+    Args:
+        dense (torch.optim.Adam, optional): Over the dense parameters.
+        sparse (LazyAdam, optional): Over :obj:`tables`.
+        tables (Dict[str, torch.nn.Parameter]): The weights with sparse
+            gradients, by table name (:attr:`Recommender.sparse_tables`).
+    """
+    def __init__(self, dense: Optional[torch.optim.Adam],
+                 sparse: Optional[LazyAdam] = None,
+                 tables: Optional[Dict[str, Tensor]] = None):
+        self.dense, self.sparse, self.tables = dense, sparse, tables or {}
+
+    def zero_grad(self):
+        for optimizer in (self.dense, self.sparse):
+            if optimizer is not None:
+                optimizer.zero_grad()
+
+    def step(self) -> Optional[Dict[str, Tensor]]:
+        r"""Updates the parameters from their gradients.
+
+        Returns:
+            :obj:`None` after a dense update; after a sparse one, the
+            ``[R]`` distinct rows each table's update changed, by table name
+            (for :meth:`Recommender.constrain_`).
+        """
+        rows = None
+        if self.sparse is not None:
+            rows = {}
+            for name, weight in self.tables.items():
+                if weight.grad is None:
+                    rows[name] = torch.empty(0, dtype=torch.long,
+                                             device=weight.device)
+                    continue
+                weight.grad = weight.grad.coalesce()  # Distinct rows.
+                rows[name] = weight.grad.indices()[0]
+            self.sparse.step()
+        if self.dense is not None:
+            self.dense.step()
+        return rows
+
+    def state_dict(self) -> Dict[str, Optional[Dict]]:
+        r"""``{'optimizer': dense Adam's state, 'sparse_optimizer':
+        LazyAdam's}``, :obj:`None` for one that is not there."""
+        return {'optimizer': (self.dense.state_dict()
+                              if self.dense is not None else None),
+                'sparse_optimizer': (self.sparse.state_dict()
+                                     if self.sparse is not None else None)}
+
+    def load_state_dict(self, state: Dict[str, Optional[Dict]]):
+        r"""Loads what :meth:`state_dict` returned, keeping dense Adam's
+        implementation (fused or not) chosen for this torch and device."""
+        if self.dense is not None:
+            _load_optimizer(self.dense, state['optimizer'])
+        if self.sparse is not None:
+            self.sparse.load_state_dict(state['sparse_optimizer'])
+
+
+def build_optimizers(model: Recommender, lr: float,
+                     optimizer: str = 'adam') -> Optimizers:
+    r"""The optimisers of :attr:`TrainConfig.optimizer` for :obj:`model`:
+    with ``'adam'`` dense Adam over every trainable parameter; with
+    ``'sparse_adam'`` :class:`~hlr_graph.train.optim.LazyAdam` over the
+    weights of :attr:`Recommender.sparse_tables` and dense Adam over the
+    others (none where there are none). Turns the model's sparse gradients
+    on or off (:meth:`Recommender.sparse_gradients_`) to match.
+
+    The first step of both is the same on every row (Adam's moments start
+    at zero, so rows without gradient do not move; bit for bit against
+    Adam's single-tensor implementation, to the last bit's rounding against
+    the fused one); from the second on, a row a step does not look up
+    keeps its value and moments under ``'sparse_adam'``, where Adam decays
+    the moments and moves the row.
+
+    Args:
+        model (Recommender): The model.
+        lr (float): The learning rate.
+        optimizer (str): One of :obj:`OPTIMIZERS`.
+
+    Raises:
+        ValueError: An unknown :obj:`optimizer`, or a model that cannot be
+            trained with sparse updates.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got '
+                         f"'{optimizer}'")
+    sparse = optimizer == 'sparse_adam'
+    model.sparse_gradients_(sparse)
+    tables = model.sparse_parameters() if sparse else {}
+    table_ids = {id(weight) for weight in tables.values()}
+    dense = [p for p in model.parameters()
+             if p.requires_grad and id(p) not in table_ids]
+    return Optimizers(
+        build_optimizer(dense, lr) if dense else None,
+        LazyAdam(list(tables.values()), lr=lr) if tables else None, tables)
+
+
 def _fused_adam_works(device: torch.device, dtype: torch.dtype) -> bool:
     r"""Whether one step of fused Adam runs on a tensor of :obj:`device`
     and :obj:`dtype`. Torch before 2.4 refuses the CPU when the optimiser is
@@ -133,8 +251,9 @@ def _fused_adam_works(device: torch.device, dtype: torch.dtype) -> bool:
 
 class Trainer:
     r"""Trains :obj:`model` on the training interactions of :obj:`data`
-    with Adam on the summed triplet loss, projecting the parameters after
-    every step (:meth:`Recommender.constrain_`).
+    with Adam on the summed triplet loss (or sparse updates of the
+    embedding tables, :attr:`TrainConfig.optimizer`), projecting the
+    parameters after every step (:meth:`Recommender.constrain_`).
 
     After each epoch it computes the validation loss: the same loss on the
     validation interactions, with histories from the training interactions
@@ -158,7 +277,11 @@ class Trainer:
         self.config = config or TrainConfig()
         self.device = torch.device(self.config.device)
 
-    def _loader(self, split: str) -> TripletLoader:
+    def loader(self, split: str) -> TripletLoader:
+        r"""The triplet loader of :obj:`split` (``'train'``: shuffled;
+        ``'val'``: the validation loss's, negatives avoiding training and
+        validation items) with the model's history settings and the
+        configuration's batch size, seed and workers."""
         cfg, model = self.config, self.model
         return TripletLoader(
             self.data,
@@ -174,7 +297,7 @@ class Trainer:
         )
 
     def _epoch(self, loader: TripletLoader, epoch: int,
-               optimizer: Optional[torch.optim.Optimizer]) -> float:
+               optimizer: Optional[Optimizers]) -> float:
         cfg = self.config
         name = 'training' if optimizer is not None else 'validation'
         total, count = 0.0, 0
@@ -186,11 +309,7 @@ class Trainer:
                     with torch.no_grad():
                         loss = self.model.loss(batch)
                 else:
-                    optimizer.zero_grad()
-                    loss = self.model.loss(batch)
-                    loss.backward()
-                    optimizer.step()
-                    self.model.constrain_()
+                    loss = self.train_step(batch, optimizer)
                 value = loss.item()
                 if not math.isfinite(value):
                     raise self._non_finite(name, value, epoch, step,
@@ -199,6 +318,21 @@ class Trainer:
                 count += batch.user.numel()
                 bar.update(loss=f'{total / count:.4f}')
         return total / max(count, 1)
+
+    def train_step(self, batch: TripletBatch,
+                   optimizer: Optimizers) -> Tensor:
+        r"""One training step on :obj:`batch` (on the model's device):
+        the loss, its gradients, the update, and the projection of what the
+        update changed. Returns the loss."""
+        optimizer.zero_grad()
+        loss = self.model.loss(batch)
+        loss.backward()
+        rows = optimizer.step()
+        if rows is None:
+            self.model.constrain_()
+        else:
+            self.model.constrain_(rows)
+        return loss
 
     def _non_finite(self, name: str, value: float, epoch: int, step: int,
                     steps: int) -> NonFiniteLossError:
@@ -233,18 +367,28 @@ class Trainer:
 
         Raises:
             NonFiniteLossError: A loss came out NaN or infinite.
-            ValueError: A setting is out of range, or the checkpoint does
-                not belong to this run.
+            ValueError: A setting is out of range, the model cannot be
+                trained with :attr:`TrainConfig.optimizer`, or the
+                checkpoint does not belong to this run.
         """
         cfg, model = self.config, self.model.to(self.device)
         start = time.perf_counter()
+        if cfg.optimizer not in OPTIMIZERS:
+            raise ValueError(f'optimizer must be one of {OPTIMIZERS}, got '
+                             f"'{cfg.optimizer}'")
         if not any(p.requires_grad for p in model.parameters()):
             model.fit(split_edges(self.data, 'train').to(self.device))
             if cfg.best_weights:
                 save_atomic(model.state_dict(), cfg.best_weights)
             return {'best_epoch': 0, 'best_valid_loss': None, 'epochs': [],
                     'seconds': time.perf_counter() - start}
+        try:
+            return self._fit_by_gradient(resume, start)
+        finally:
+            model.sparse_gradients_(False)
 
+    def _fit_by_gradient(self, resume: bool, start: float) -> Dict:
+        cfg, model = self.config, self.model
         if cfg.select_by not in SELECT_BY:
             raise ValueError(f'select_by must be one of {SELECT_BY}, got '
                              f"'{cfg.select_by}'")
@@ -255,12 +399,11 @@ class Trainer:
             raise ValueError(f'patience ({cfg.patience}) must be at least '
                              f'eval_every ({eval_every}) to select by '
                              f'{cfg.select_by}')
-        train_loader, val_loader = self._loader('train'), self._loader('val')
+        train_loader, val_loader = self.loader('train'), self.loader('val')
         monitor = (Evaluator(self.data, 'val', ks=(10, ), num_cohorts=0,
                              max_users=cfg.eval_users)
                    if eval_every > 0 else None)
-        optimizer = build_optimizer(
-            [p for p in model.parameters() if p.requires_grad], cfg.lr)
+        optimizer = build_optimizers(model, cfg.lr, cfg.optimizer)
         settings = self._settings()
 
         best, best_epoch, best_state = -float('inf'), 0, None
@@ -270,14 +413,15 @@ class Trainer:
             state = load_checkpoint(cfg.checkpoint)
             for path in (cfg.checkpoint, cfg.best_weights):
                 _remove_partial_saves(path)
-            _check_settings(cfg.checkpoint, state['settings'], settings)
+            _check_settings(cfg.checkpoint, {'optimizer': 'adam',
+                                             **state['settings']}, settings)
             done, records = state['epoch'], state['records']
             if done > cfg.epochs:
                 raise ValueError(
                     f'cannot resume from {cfg.checkpoint}: it has '
                     f'{done} epochs, more than epochs={cfg.epochs}')
             model.load_state_dict(state['model'])
-            _load_optimizer(optimizer, state['optimizer'])
+            optimizer.load_state_dict(state)
             best_epoch, best_state = state['best_epoch'], state['best_model']
             if best_epoch:
                 best = state['best_value']
@@ -325,7 +469,7 @@ class Trainer:
                     'settings': settings,
                     'epoch': epoch,
                     'model': model.state_dict(),
-                    'optimizer': optimizer.state_dict(),
+                    **optimizer.state_dict(),
                     'best_epoch': best_epoch,
                     'best_value': best if best_epoch else None,
                     'best_model': best_state,
@@ -374,7 +518,7 @@ class Trainer:
         settings.update({f'shape of {k}': list(v.shape)
                          for k, v in model.state_dict().items()})
         settings.update({k: getattr(cfg, k) for k in (
-            'lr', 'batch_size', 'seed', 'select_by', 'eval_every',
+            'lr', 'optimizer', 'batch_size', 'seed', 'select_by', 'eval_every',
             'eval_users', 'num_workers')})
         for split in ('train', 'val'):
             count, checksum = edge_checksum(self.data, split)
