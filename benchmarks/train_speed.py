@@ -3,8 +3,9 @@ training pairs), batch 1000, with the authors' Yelp settings of each model,
 for dense Adam against sparse updates (``TrainConfig.optimizer``), in one
 run.
 
-A step is what :class:`hlr_graph.train.Trainer` does per batch: the loader's
-batch (negatives, histories, :meth:`TripletBatch.from_hetero`), then
+A step is what :class:`hlr_graph.train.Trainer` does per batch: the batch
+(negatives and histories drawn on the model's device by
+:class:`~hlr_graph.loader.TripletBatches`), then
 :meth:`Trainer.train_step` (loss, backward, optimiser step, clipping) and
 the loss read back. The benchmark builds the model, loader and optimisers
 through the trainer's own pieces (:meth:`Trainer.loader`,
@@ -68,6 +69,8 @@ class Setting:
         except StopIteration:
             self.batches = iter(self.loader)
             batch = next(self.batches)
+        if isinstance(batch, TripletBatch):  # Drawn on the model's device.
+            return batch
         return TripletBatch.from_hetero(batch).to(self.trainer.device)
 
     def run(self, batches: int, record: bool = True):

@@ -7,6 +7,7 @@ from torch_geometric.testing import withCUDA
 
 from hlr_graph.data import SyntheticMultiInterest, known_edges
 from hlr_graph.evaluation import Evaluator
+from hlr_graph.evaluation import recommend as recommend_items
 from hlr_graph.train import load_model
 
 recommend = load_example('recommend')
@@ -44,7 +45,7 @@ def test_recommend_from_a_finished_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count('because you liked') + out.count(
         'attention near uniform over') == 10
-    items, _ = model.recommend(torch.tensor([0]), 10,
+    items, _ = recommend_items(model, torch.tensor([0]), 10,
                                known_edges(data, 'test'))
     assert items.shape == (1, 10)
 

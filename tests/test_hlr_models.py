@@ -6,7 +6,8 @@ import torch
 from torch_geometric.testing import withCUDA
 
 from hlr_graph.data import SyntheticMultiInterest, split_edges
-from hlr_graph.loader import TripletBatch
+from hlr_graph.evaluation import recommend
+from hlr_graph.loader import HistorySampler, TripletBatch, UserItemIndex
 from hlr_graph.models import (
     CML,
     HLR,
@@ -123,8 +124,8 @@ def test_explanations_match_the_scores(cls, device):
     model = cls(5, 9, embedding_dim=8, num_memories=4,
                 max_history=-1).to(device)
     known = torch.tensor([[0, 0, 0, 2, 2], [1, 2, 3, 5, 6]], device=device)
-    items, scores, why = model.recommend(
-        torch.tensor([0, 2], device=device), 3, known, explain=True)
+    items, scores, why = recommend(
+        model, torch.tensor([0, 2], device=device), 3, known, explain=True)
     assert why.history.tolist() == [[1, 2, 3], [5, 6, -1]]
     total = why.attention.sum(-1)
     if why.slot_attention is not None:
@@ -260,7 +261,8 @@ def test_explanation_entropy_of_a_model(cls):
     torch.manual_seed(2)
     model = cls(5, 9, embedding_dim=8, num_memories=4, max_history=-1)
     known = torch.tensor([[0, 0, 0, 2, 2], [1, 2, 3, 5, 6]])
-    _, _, why = model.recommend(torch.tensor([0, 2]), 3, known, explain=True)
+    _, _, why = recommend(model, torch.tensor([0, 2]), 3, known,
+                          explain=True)
     entropy, max_entropy = why.entropy()
     slots = 1 if cls is HLR else 0  # HLR's user slot.
     assert torch.allclose(max_entropy[0], torch.full((3, ), math.log(
@@ -291,3 +293,20 @@ def test_rank_items_reads_history_in_chunks_and_reports_progress():
         alone = model.score(user[row:row + 1], torch.stack(
             [mine, torch.zeros_like(mine)]))
         assert torch.allclose(alone[0], expected[row])
+
+
+def test_models_sample_no_history_when_recommending():
+    torch.manual_seed(2)
+    model = HLR(5, 9, embedding_dim=8, num_memories=4, max_history=2)
+    known = torch.tensor([[0, 0, 0, 2, 2], [1, 2, 3, 5, 6]])
+    user = torch.tensor([0, 2])
+    with pytest.raises(ValueError, match='reads histories of max_history=2'):
+        model.recommend(user, 3, known)
+    history = HistorySampler(UserItemIndex(known, 5, 9), 2).sample_rows(
+        user, torch.Generator().manual_seed(4))
+    items, scores = model.recommend(user, 3, known, history)
+    expected = recommend(model, user, 3, known,
+                         generator=torch.Generator().manual_seed(4))
+    assert torch.equal(items, expected[0])
+    assert torch.equal(scores, expected[1])
+    assert not (items[0].unsqueeze(1) == torch.tensor([1, 2, 3])).any()

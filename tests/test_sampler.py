@@ -16,11 +16,16 @@ from hlr_graph.data import (
 from hlr_graph.loader import (
     HistorySampler,
     TripletBatch,
+    TripletBatches,
     TripletLoader,
     TripletSampler,
     UserItemIndex,
     sample_negatives,
 )
+
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+r"""Where the samplers' invariants are checked: the CPU, and a GPU when
+there is one."""
 
 
 def random_graph(num_users=30, num_items=25, n=300, seed=0):
@@ -54,15 +59,27 @@ def neighbours(edge_index):
     return out
 
 
+def loaders(data, device, **kwargs):
+    r"""A :class:`TripletLoader` (the CPU only) or :class:`TripletBatches`
+    on :obj:`device`, yielding :class:`TripletBatch` on the CPU."""
+    if device == 'loader':
+        for batch in TripletLoader(data, **kwargs):
+            yield TripletBatch.from_hetero(batch)
+    else:
+        for batch in TripletBatches(data, device=device, **kwargs):
+            assert batch.user.device.type == device
+            yield batch.to('cpu')
+
+
+@pytest.mark.parametrize('device', ['loader'] + DEVICES)
 @pytest.mark.parametrize('sampling', ['random', 'unpop'])
-def test_batches_respect_history_and_negative_rules(sampling):
+def test_batches_respect_history_and_negative_rules(sampling, device):
     data = random_graph()
     items_of = neighbours(data[INTERACTS].edge_index)
-    loader = TripletLoader(data, max_history=3, history_sampling=sampling,
-                           batch_size=16, shuffle=True, seed=0)
     for _ in range(5):
-        for batch in loader:
-            triplets = TripletBatch.from_hetero(batch)
+        for triplets in loaders(data, device, max_history=3,
+                                history_sampling=sampling, batch_size=16,
+                                shuffle=True, seed=0):
             for b, (u, pos, neg) in enumerate(zip(triplets.user.tolist(),
                                                   triplets.pos.tolist(),
                                                   triplets.neg.tolist())):
@@ -93,14 +110,18 @@ def test_validation_negatives_avoid_train_and_valid(data_root):
             assert item in train_items[t.user[b].item()]
 
 
-def test_random_history_is_uniform_without_replacement():
+@pytest.mark.parametrize('device', DEVICES)
+def test_random_history_is_uniform_without_replacement(device):
     edge_index, num_users, num_items = star_graph([1] * 10)
-    sampler = HistorySampler(UserItemIndex(edge_index, num_users, num_items),
-                             max_history=3)
-    gen = torch.Generator().manual_seed(0)
+    sampler = HistorySampler(UserItemIndex(edge_index.to(device), num_users,
+                                           num_items), max_history=3)
+    gen = torch.Generator(device).manual_seed(0)
     draws = 20_000
-    query, item, _ = sampler(torch.zeros(draws, dtype=torch.long),
-                             torch.full((draws, ), 9), gen)
+    query, item, _ = sampler(
+        torch.zeros(draws, dtype=torch.long, device=device),
+        torch.full((draws, ), 9, device=device), gen)
+    assert item.device.type == device
+    query, item = query.cpu(), item.cpu()
     assert (torch.bincount(query) == 3).all()
     for b in range(0, draws, 997):
         assert item[query == b].unique().numel() == 3
@@ -111,16 +132,20 @@ def test_random_history_is_uniform_without_replacement():
                           atol=0.015)
 
 
-def test_unpop_history_follows_inverse_popularity():
+@pytest.mark.parametrize('device', DEVICES)
+def test_unpop_history_follows_inverse_popularity(device):
     popularity = [1, 2, 4, 8, 1, 2, 4, 8]
     edge_index, num_users, num_items = star_graph(popularity)
-    sampler = HistorySampler(UserItemIndex(edge_index, num_users, num_items),
+    sampler = HistorySampler(UserItemIndex(edge_index.to(device), num_users,
+                                           num_items),
                              max_history=5, sampling='unpop')
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device).manual_seed(0)
     draws = 40_000
-    target = torch.full((draws, ), 4)  # Leave out item 4 (weight 1).
-    query, item, _ = sampler(torch.zeros(draws, dtype=torch.long), target,
-                             gen)
+    target = torch.full((draws, ), 4, device=device)  # Leave out item 4.
+    query, item, _ = sampler(
+        torch.zeros(draws, dtype=torch.long, device=device), target, gen)
+    assert item.device.type == device
+    query, item = query.cpu(), item.cpu()
     assert (torch.bincount(query) == 5).all()
     weight = torch.tensor([1 / p for p in popularity], dtype=torch.double)
     weight[4] = 0
@@ -265,3 +290,34 @@ def test_triplet_loader_requires_the_history_size():
         TripletSampler(data[INTERACTS].edge_index, 30, 25)
     batch = next(iter(TripletLoader(data, max_history=0, batch_size=4)))
     assert TripletBatch.from_hetero(batch).history.size(1) == 0
+
+
+@pytest.mark.parametrize('sampling,max_history', [('random', 3), ('unpop', 4),
+                                                  ('random', 0)])
+def test_triplet_batches_are_the_loaders_batches_on_cpu(sampling,
+                                                        max_history):
+    data = random_graph(60, 50, 900)
+    kwargs = dict(max_history=max_history, history_sampling=sampling,
+                  seed=5, batch_size=64, shuffle=True)
+    loader, batches = TripletLoader(data, **kwargs), TripletBatches(
+        data, **kwargs)
+    assert len(loader) == len(batches)
+    for _ in range(3):  # Epochs: the streams stay in step across passes.
+        expected = [TripletBatch.from_hetero(b) for b in loader]
+        got = list(batches)
+        assert len(got) == len(expected)
+        for a, b in zip(expected, got):
+            for name in ('user', 'pos', 'neg', 'history'):
+                assert torch.equal(getattr(a, name), getattr(b, name))
+
+
+def test_triplet_batches_without_shuffle_keep_the_edge_order():
+    data = random_graph()
+    edges = data[INTERACTS].edge_index
+    batches = list(TripletBatches(data, max_history=2, batch_size=7,
+                                  drop_last=True, seed=0))
+    assert len(batches) == edges.size(1) // 7
+    assert torch.equal(torch.cat([b.user for b in batches]),
+                       edges[0, :len(batches) * 7])
+    assert torch.equal(torch.cat([b.pos for b in batches]),
+                       edges[1, :len(batches) * 7])

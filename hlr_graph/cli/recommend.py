@@ -31,6 +31,7 @@ from hlr_graph.data.cli import (
     integer,
 )
 from hlr_graph.data.registry import load_dataset
+from hlr_graph.evaluation import recommend
 from hlr_graph.models import (
     MODELS,
     Explanation,
@@ -106,9 +107,9 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         note(f'-k {args.k}: user {user_ids[user]} has only {left} items '
              'left to recommend, so the list is shorter')
     explain = hasattr(model, 'explain') and model.max_history != 0
-    out = model.recommend(torch.tensor([user]), args.k, known,
-                          generator=torch.Generator().manual_seed(0),
-                          explain=explain)
+    out = recommend(model, torch.tensor([user]), args.k, known,
+                    generator=torch.Generator().manual_seed(0),
+                    explain=explain)
     items, scores = out[0][0], out[1][0]
     print(f'top {args.k} for user {user_ids[user]} '
           f'({int((known[0] == user).sum())} known interactions)')

@@ -24,6 +24,7 @@ from hlr_graph.cli.common import (
     run_dataset_options,
     run_title,
 )
+from hlr_graph.data.batch import HISTORY_SAMPLING
 from hlr_graph.data.cli import (
     MAX_SEED,
     ArgumentParser,
@@ -37,7 +38,6 @@ from hlr_graph.data.cli import (
     number,
     refuse_changes,
 )
-from hlr_graph.loader import HISTORY_SAMPLING
 from hlr_graph.models import MODELS, Recommender, model_arguments
 from hlr_graph.train.experiment import (
     CHECKPOINT_FILE,

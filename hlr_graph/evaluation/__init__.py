@@ -7,8 +7,9 @@ from hlr_graph.evaluation.metrics import (
     ReferenceMRR,
     ranking_metrics,
 )
+from hlr_graph.evaluation.recommend import recommend
 
 __all__ = [
     'Evaluator', 'make_cohorts', 'METRIC_MODES', 'ReferenceMAP',
-    'ReferenceMRR', 'ranking_metrics'
+    'ReferenceMRR', 'ranking_metrics', 'recommend'
 ]

@@ -14,8 +14,9 @@ from hlr_graph.data.graph import (
     known_edges,
     split_edges,
 )
+from hlr_graph.data.index import UserItemIndex
 from hlr_graph.evaluation.metrics import ranking_metrics
-from hlr_graph.loader.history import HistorySampler, UserItemIndex
+from hlr_graph.loader.history import HistorySampler
 from hlr_graph.models.base import Recommender
 from hlr_graph.models.ranking import MAX_SCORES, rank_items
 from hlr_graph.progress import Progress

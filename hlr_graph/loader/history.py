@@ -5,56 +5,8 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import cumsum
 
-HISTORY_SAMPLING = ('random', 'unpop')
-
-
-def csr_gather(rowptr: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
-    r"""Every CSR position of every requested row: returns ``(owner,
-    position)``, where ``owner`` indexes :obj:`rows` (ascending) and
-    ``position`` runs over ``rowptr[r]:rowptr[r + 1]`` for each row ``r``.
-    """
-    start = rowptr[rows]
-    count = rowptr[rows + 1] - start
-    owner = torch.repeat_interleave(torch.arange(rows.numel(),
-                                                 device=rows.device), count)
-    first = cumsum(count)[:-1]
-    position = (torch.arange(owner.numel(), device=rows.device) -
-                first[owner] + start[owner])
-    return owner, position
-
-
-class UserItemIndex:
-    r"""The (user, item) pairs of a bipartite graph in CSR form, for neighbour
-    lookups and membership tests.
-
-    Args:
-        edge_index (torch.Tensor): ``[2, E]`` edges ``(source, target)`` =
-            (user, item), no duplicates.
-        num_users (int): The number of users.
-        num_items (int): The number of items.
-    """
-    def __init__(self, edge_index: Tensor, num_users: int, num_items: int):
-        self.num_users, self.num_items = num_users, num_items
-        key = edge_index[0] * num_items + edge_index[1]
-        self.key, self.perm = key.sort()
-        self.col = edge_index[1][self.perm]
-        self.rowptr = cumsum(torch.bincount(edge_index[0],
-                                            minlength=num_users))
-
-    def degree(self, user: Tensor) -> Tensor:
-        return self.rowptr[user + 1] - self.rowptr[user]
-
-    def find(self, user: Tensor, item: Tensor) -> Tensor:
-        r"""The CSR position of each (user, item) pair, ``-1`` where the pair
-        is not in the graph."""
-        key = user * self.num_items + item
-        pos = torch.searchsorted(self.key, key)
-        found = pos < self.key.numel()
-        found[found.clone()] &= self.key[pos[found]] == key[found]
-        return torch.where(found, pos, -1)
-
-    def contains(self, user: Tensor, item: Tensor) -> Tensor:
-        return self.find(user, item) >= 0
+from hlr_graph.data.batch import HISTORY_SAMPLING
+from hlr_graph.data.index import UserItemIndex, csr_gather
 
 
 def sample_negatives(positives: UserItemIndex, user: Tensor,
@@ -62,15 +14,17 @@ def sample_negatives(positives: UserItemIndex, user: Tensor,
                      max_rounds: int = 1000) -> Tensor:
     r"""One item per user drawn uniformly from all items and drawn again while
     it is one of the user's :obj:`positives` (the paper's triplet sampling,
-    section 4.3.2)."""
-    neg = torch.randint(positives.num_items, user.shape, generator=generator)
-    bad = torch.arange(user.numel())
+    section 4.3.2), on the device of :obj:`user` (that of
+    :obj:`positives` and :obj:`generator`)."""
+    neg = torch.randint(positives.num_items, user.shape, generator=generator,
+                        device=user.device)
+    bad = torch.arange(user.numel(), device=user.device)
     for _ in range(max_rounds):
         bad = bad[positives.contains(user[bad], neg[bad])]
         if bad.numel() == 0:
             return neg
         neg[bad] = torch.randint(positives.num_items, bad.shape,
-                                 generator=generator)
+                                 generator=generator, device=user.device)
     full = user[bad[positives.degree(user[bad]) >= positives.num_items]]
     raise RuntimeError(f'could not draw a negative item for users '
                        f'{full.unique().tolist()[:10]}: they interacted with '
@@ -89,6 +43,10 @@ class HistorySampler:
     uniformly without replacement (``'random'``) or with replacement and
     probability proportional to ``1 / popularity`` (``'unpop'``), where the
     popularity of an item is its number of users in :obj:`graph`.
+
+    Every draw is a tensor operation on the device of :obj:`graph`'s
+    tensors (:meth:`UserItemIndex.to`), so a sampler on the model's GPU
+    does no per-batch work on the host.
 
     Args:
         graph (UserItemIndex): The interactions histories are drawn from.
@@ -137,9 +95,11 @@ class HistorySampler:
 
         big = count > limit
         ptr = cumsum(limit)
-        query, slot = csr_gather(ptr, torch.arange(user.numel()))
+        query, slot = csr_gather(ptr, torch.arange(user.numel(),
+                                                   device=user.device))
         rank = slot - ptr[query]  # Rank of each slot in its query.
-        offset = torch.empty(rank.numel(), dtype=torch.long)
+        offset = torch.empty(rank.numel(), dtype=torch.long,
+                             device=user.device)
 
         small = ~big[query]  # Take every candidate.
         offset[small] = rank[small]
@@ -177,7 +137,8 @@ class HistorySampler:
         skip_low = cum[at] - low
         skip_weight = torch.where(skip >= 0, cum[at + 1] - cum[at], 0.0)
         draw = torch.rand((start.numel(), self.max_history),
-                          generator=generator, dtype=torch.float64)
+                          generator=generator, dtype=torch.float64,
+                          device=start.device)
         draw = draw * (total - skip_weight)
         draw = draw + torch.where(draw >= skip_low, skip_weight, 0.0)
         position = torch.searchsorted(cum, low + draw, right=True) - 1
@@ -194,11 +155,12 @@ def _floyd(count: Tensor, size: int,
     r"""``[R, size]`` distinct offsets drawn uniformly from
     ``range(count[r])`` for every row (R. Floyd's algorithm, vectorised over
     rows; expects ``count > size``)."""
-    out = torch.empty((count.numel(), size), dtype=torch.long)
+    out = torch.empty((count.numel(), size), dtype=torch.long,
+                      device=count.device)
     for k in range(size):
         top = count - size + k  # Draw from range(top + 1).
         draw = (torch.rand(count.shape, generator=generator,
-                           dtype=torch.float64)
+                           dtype=torch.float64, device=count.device)
                 * (top + 1)).long().clamp(max=top)
         seen = (out[:, :k] == draw.unsqueeze(1)).any(dim=1)
         out[:, k] = torch.where(seen, top, draw)

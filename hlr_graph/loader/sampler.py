@@ -1,6 +1,6 @@
 r"""A pure-torch :class:`~torch_geometric.sampler.BaseSampler` of training
 triplets with user histories."""
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -11,12 +11,10 @@ from torch_geometric.sampler import (
     NegativeSampling,
 )
 
+from hlr_graph.data.batch import TripletBatch
 from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
-from hlr_graph.loader.history import (
-    HistorySampler,
-    UserItemIndex,
-    sample_negatives,
-)
+from hlr_graph.data.index import UserItemIndex
+from hlr_graph.loader.history import HistorySampler, sample_negatives
 
 
 class TripletSampler(BaseSampler):
@@ -32,6 +30,11 @@ class TripletSampler(BaseSampler):
     items are further item nodes, linked to user node :math:`b` by
     ``('user', 'interacts', 'item')`` edges (and their reverse).
 
+    :meth:`sample` draws the same triplets as plain index tensors
+    (a :class:`~hlr_graph.data.batch.TripletBatch`) without building a
+    subgraph: with :obj:`device` the model's GPU, every draw is a tensor
+    operation there (:class:`~hlr_graph.loader.TripletBatches`).
+
     Args:
         graph (torch.Tensor): ``[2, E]`` interactions ``(source, target)``
             = (user, item) that histories come from (the message-passing
@@ -45,6 +48,8 @@ class TripletSampler(BaseSampler):
         positives (torch.Tensor, optional): ``[2, P]`` interactions a negative
             must not be (default: :obj:`graph`).
         seed (int, optional): Seeds the random draws.
+        device (torch.device or str, optional): Where the index and the
+            draws live (default: the CPU, as loader workers need).
     """
     def __init__(
         self,
@@ -55,13 +60,16 @@ class TripletSampler(BaseSampler):
         history_sampling: str = 'random',
         positives: Optional[Tensor] = None,
         seed: Optional[int] = None,
+        device=None,
     ):
-        self.graph = UserItemIndex(graph, num_users, num_items)
+        self.device = torch.device(device or 'cpu')
+        self.graph = UserItemIndex(graph.to(self.device), num_users,
+                                   num_items)
         self.history = HistorySampler(self.graph, max_history,
                                       history_sampling)
         self.positives = (self.graph if positives is None else UserItemIndex(
-            positives, num_users, num_items))
-        self.generator = torch.Generator()
+            positives.to(self.device), num_users, num_items))
+        self.generator = torch.Generator(self.device)
         if seed is not None:
             self.generator.manual_seed(seed)
         else:
@@ -89,9 +97,10 @@ class TripletSampler(BaseSampler):
             if not neg_sampling.is_triplet() or neg_sampling.amount != 1:
                 raise ValueError(f"{self.__class__.__name__} supports "
                                  f"neg_sampling='triplet' with one negative")
-            dst.append(sample_negatives(self.positives, user,
-                                        self.generator))
-        query, item, edge = self.history(user, pos, self.generator)
+        neg, query, item, edge = self._draw(user, pos,
+                                            neg_sampling is not None)
+        if neg is not None:
+            dst.append(neg)
         first_history = num_pos * len(dst)
         history_node = first_history + torch.arange(item.numel())
 
@@ -112,6 +121,26 @@ class TripletSampler(BaseSampler):
             out.metadata = (index.input_id, seeds, seeds, seeds + num_pos,
                             index.time)
         return out
+
+    def sample(self, user: Tensor, pos: Tensor) -> TripletBatch:
+        r"""The triplets of ``[B]`` supervision edges (:obj:`user`,
+        :obj:`pos`), on :attr:`device`: one negative each and the
+        history of each query, drawn as :meth:`sample_from_edges` draws
+        them (the same stream gives the same triplets)."""
+        neg, query, item, _ = self._draw(user.to(self.device),
+                                         pos.to(self.device), True)
+        return TripletBatch(user.to(self.device), pos.to(self.device), neg,
+                            torch.stack([item, query]))
+
+    def _draw(self, user: Tensor, pos: Tensor, negatives: bool
+              ) -> Tuple[Optional[Tensor], Tensor, Tensor, Tensor]:
+        r"""``(neg, query, item, edge)``: negatives (:obj:`None` without
+        :obj:`negatives`), then the histories, in this order from
+        :attr:`generator`."""
+        neg = (sample_negatives(self.positives, user, self.generator)
+               if negatives else None)
+        query, item, edge = self.history(user, pos, self.generator)
+        return neg, query, item, edge
 
     @property
     def edge_permutation(self) -> Dict:

@@ -1,17 +1,16 @@
-r"""The link-prediction loader of training triplets, and the triplets it
-yields as plain index tensors."""
-from dataclasses import dataclass
-from typing import Optional, Tuple
+r"""The link-prediction loaders of training triplets: PyG's
+:class:`~torch_geometric.loader.LinkLoader` with a triplet sampler, and the
+same triplets drawn on the model's device."""
+from typing import Iterator, Optional
 
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkLoader
 from torch_geometric.sampler import NegativeSampling
-from torch_geometric.utils import cumsum
 
+from hlr_graph.data.batch import TripletBatch
 from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
-from hlr_graph.loader.history import csr_gather
 from hlr_graph.loader.sampler import TripletSampler
 
 
@@ -70,75 +69,92 @@ class TripletLoader(LinkLoader):
                          neg_sampling=NegativeSampling('triplet'), **kwargs)
 
 
-@dataclass
-class TripletBatch:
-    r"""Training triplets in global ids.
+class TripletBatches:
+    r"""The triplets of :class:`TripletLoader`, drawn as tensor operations
+    on :obj:`device` (the model's) and yielded as
+    :class:`~hlr_graph.data.batch.TripletBatch` directly: no
+    :class:`~torch.utils.data.DataLoader`, no subgraph, no copy to the
+    device, so a CUDA run does no per-batch work on the host beyond
+    launching kernels.
 
-    Attributes:
-        user (torch.Tensor): ``[B]`` users.
-        pos (torch.Tensor): ``[B]`` positive items.
-        neg (torch.Tensor): ``[B]`` negative items.
-        history (torch.Tensor): ``[2, E]`` history edges ``(source,
-            target)`` = (history item, query), sorted by query: an edge
-            ``(j, b)`` puts item ``j`` in the history of triplet ``b``; never
-            the triplet's own positive item. Messages flow from the history
-            item to the query, as in PyG's ``source_to_target`` flow.
+    On the CPU, with the same arguments, it yields the same batches as
+    :class:`TripletLoader` with ``num_workers=0`` (the same order, negatives
+    and histories from the same random streams) at a lower cost per batch;
+    use :class:`TripletLoader` to sample in worker processes.
+
+    Args:
+        data (HeteroData): The graph; its ``('user', 'interacts', 'item')``
+            ``edge_index`` holds the interactions histories are drawn from.
+        edge_label_index (torch.Tensor, optional): ``[2, B_total]``
+            supervision edges ``(source, target)`` = (user, item) (default:
+            the training edges themselves).
+        max_history (int): The history size :math:`L`, required (as
+            :class:`TripletLoader`).
+        history_sampling (str): ``'random'`` or ``'unpop'``.
+        positives (torch.Tensor, optional): ``[2, P]`` interactions negatives
+            must avoid (default: the graph's edges).
+        seed (int, optional): Seeds the shuffling and the sampler.
+        batch_size (int): Triplets per batch. (default: ``1``)
+        shuffle (bool): Visit the supervision edges in a new random order at
+            every pass. (default: :obj:`False`)
+        drop_last (bool): Leave out a last, smaller batch.
+            (default: :obj:`False`)
+        device (torch.device or str, optional): Where sampling runs and
+            batches are (default: the CPU).
     """
-    user: Tensor
-    pos: Tensor
-    neg: Tensor
-    history: Tensor
+    def __init__(
+        self,
+        data: HeteroData,
+        edge_label_index: Optional[Tensor] = None,
+        *,
+        max_history: int,
+        history_sampling: str = 'random',
+        positives: Optional[Tensor] = None,
+        seed: Optional[int] = None,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        device=None,
+    ):
+        edge_index = data[INTERACTS].edge_index
+        if edge_label_index is None:
+            edge_label_index = edge_index
+        self.link_sampler = TripletSampler(
+            edge_index, data[USER].num_nodes, data[ITEM].num_nodes,
+            max_history, history_sampling, positives, seed, device)
+        self.device = self.link_sampler.device
+        self.edge_label_index = edge_label_index.to(self.device)
+        self.batch_size, self.shuffle, self.drop_last = (batch_size, shuffle,
+                                                         drop_last)
+        # The shuffling stream, as a DataLoader's generator (on the CPU:
+        # the same draws as TripletLoader's).
+        self.generator = torch.Generator(self.device)
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        else:
+            self.generator.seed()
 
-    @classmethod
-    def from_hetero(cls, batch: HeteroData) -> 'TripletBatch':
-        r"""Reads a ``neg_sampling='triplet'`` mini-batch of
-        :class:`TripletLoader`, or of
-        :class:`~torch_geometric.loader.LinkNeighborLoader` (disjoint or not,
-        where ``pyg-lib`` or ``torch-sparse`` is installed) that samples
-        users' items along ``('item', 'rev_interacts', 'user')``::
+    def __len__(self) -> int:
+        num = self.edge_label_index.size(1)
+        if self.drop_last:
+            return num // self.batch_size
+        return -(-num // self.batch_size)
 
-            LinkNeighborLoader(data, num_neighbors={
-                ('item', 'rev_interacts', 'user'): [L],
-                ('user', 'interacts', 'item'): [0]},
-                edge_label_index=(('user', 'interacts', 'item'), edges),
-                neg_sampling='triplet', batch_size=1000)
-
-        The history of a triplet is the set of items whose
-        ``('item', 'rev_interacts', 'user')`` edges reach its user node,
-        except the triplet's own positive item, so that the target never
-        leaks into its history even when the sampler drew that edge.
-        PyG's negative sampling does not avoid known positives; this
-        package's :class:`TripletLoader` does.
-        """
-        user_store, item_store = batch[USER], batch[ITEM]
-        src = user_store.src_index
-        pos = item_store.n_id[item_store.dst_pos_index]
-        neg = item_store.n_id[item_store.dst_neg_index]
-        local_item, local_user = batch[REV_INTERACTS].edge_index
-        order = local_user.argsort(stable=True)  # CSR over local users.
-        rowptr = cumsum(torch.bincount(local_user,
-                                       minlength=user_store.num_nodes))
-        query, position = csr_gather(rowptr, src)
-        item = item_store.n_id[local_item[order[position]]]
-        keep = item != pos[query]
-        return cls(user_store.n_id[src], pos, neg,
-                   torch.stack([item[keep], query[keep]]))
-
-    def compact(self) -> Tuple[Tensor, Tensor, 'TripletBatch']:
-        r"""``(user_nodes, item_nodes, batch)``: the distinct users and
-        items of the batch, and the batch in indices into them. Models
-        gather their embedding rows once per table with these, so that the
-        backward pass builds one full-size gradient per table instead of one
-        per lookup."""
-        user_nodes, user = self.user.unique(return_inverse=True)
-        item_nodes, item = torch.cat([self.pos, self.neg,
-                                      self.history[0]]).unique(
-                                          return_inverse=True)
-        pos, neg, history = item.split([self.pos.numel(), self.neg.numel(),
-                                        self.history.size(1)])
-        return user_nodes, item_nodes, TripletBatch(
-            user, pos, neg, torch.stack([history, self.history[1]]))
-
-    def to(self, device) -> 'TripletBatch':
-        return TripletBatch(self.user.to(device), self.pos.to(device),
-                            self.neg.to(device), self.history.to(device))
+    def __iter__(self) -> Iterator[TripletBatch]:
+        num = self.edge_label_index.size(1)
+        # A DataLoader draws its workers' base seed first, then the order:
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        order = (torch.randperm(num, generator=self.generator,
+                                device=self.device)
+                 if self.shuffle else None)
+        for i in range(len(self)):
+            if order is None:
+                index = slice(i * self.batch_size, (i + 1) * self.batch_size)
+                user, pos = self.edge_label_index[:, index]
+            else:
+                user, pos = self.edge_label_index[:, order[
+                    i * self.batch_size:(i + 1) * self.batch_size]]
+            yield self.link_sampler.sample(user, pos)
+        if order is not None:  # A finished pass of a DataLoader's
+            # RandomSampler draws one more (empty) order; so does this:
+            torch.randperm(num, generator=self.generator, device=self.device)

@@ -6,12 +6,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from hlr_graph.loader.history import (
-    HISTORY_SAMPLING,
-    HistorySampler,
-    UserItemIndex,
-)
-from hlr_graph.loader.triplet_loader import TripletBatch
+from hlr_graph.data.batch import HISTORY_SAMPLING, TripletBatch
+from hlr_graph.data.index import UserItemIndex
 from hlr_graph.models.ranking import rank_items
 
 
@@ -156,42 +152,49 @@ class Recommender(torch.nn.Module):
         self,
         user: Tensor,
         k: int,
-        edge_index: Tensor,
         exclude: Optional[Tensor] = None,
-        generator: Optional[torch.Generator] = None,
+        history: Optional[Tensor] = None,
         explain: bool = False,
     ) -> Union[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor, Any]]:
         r"""The top-:obj:`k` items of every user in one batched call.
 
+        The model samples nothing: a model that reads histories
+        (:attr:`max_history` ``!= 0``) is given them, drawn by
+        :class:`~hlr_graph.loader.HistorySampler` (its
+        :meth:`~hlr_graph.loader.HistorySampler.sample_rows`), as
+        :func:`hlr_graph.evaluation.recommend` and the evaluator do.
+
         Args:
             user (torch.Tensor): ``[U]`` users.
             k (int): The list length.
-            edge_index (torch.Tensor): ``[2, E]`` known interactions,
-                edges ``(source, target)`` = (user, item), such as the
-                training ones: the users' histories (drawn from them as
-                ``(history item, row in user)`` edges), and the items left
-                out by default.
-            exclude (torch.Tensor, optional): ``[2, X]`` (user, item) pairs
-                never recommended (default: :obj:`edge_index`; pass an empty
-                ``[2, 0]`` tensor to leave nothing out).
-            generator (torch.Generator, optional): Draws the histories.
+            exclude (torch.Tensor, optional): ``[2, X]`` edges ``(source,
+                target)`` = (user, item) never recommended, such as the
+                training ones (default: :obj:`None`, nothing left out).
+            history (torch.Tensor, optional): ``[2, E]`` history edges
+                ``(source, target)`` = (history item, row in :obj:`user`),
+                sorted by row; required by models that read histories.
             explain (bool): Also return the model's :meth:`explain` of the
                 recommendations, from the same histories.
 
         Returns:
             ``(items, scores)``, each ``[U, k]``, best first; ``-1`` / ``-inf``
             pad users with fewer than :obj:`k` candidates.
+
+        Raises:
+            ValueError: The model reads histories and :obj:`history` is
+                missing.
         """
+        if self.max_history != 0 and history is None:
+            raise ValueError(
+                f'{self.__class__.__name__} reads histories of '
+                f'max_history={self.max_history} items: pass history= '
+                f'(HistorySampler(...).sample_rows(user)), or call '
+                f'hlr_graph.evaluation.recommend(model, user, k, edge_index)'
+                f', which draws them')
         was_training = self.training
         self.eval()
-        known = UserItemIndex(edge_index.cpu(), self.num_users,
-                              self.num_items)
-        excluded = known if exclude is None else UserItemIndex(
+        excluded = None if exclude is None else UserItemIndex(
             exclude.cpu(), self.num_users, self.num_items)
-        history = (HistorySampler(known, self.max_history,
-                                  self.history_sampling).sample_rows(
-                                      user.cpu(), generator)
-                   if self.max_history != 0 else None)
         out = rank_items(self.score, user, k, self.num_items, excluded,
                          history)
         if explain:

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding
 
-from hlr_graph.loader.triplet_loader import TripletBatch
+from hlr_graph.data.batch import TripletBatch
 from hlr_graph.models.base import Recommender
 
 

@@ -7,7 +7,7 @@ from torch import Tensor
 from torch.nn import Embedding
 from torch_geometric.utils import to_dense_batch
 
-from hlr_graph.loader.triplet_loader import TripletBatch
+from hlr_graph.data.batch import TripletBatch
 from hlr_graph.models.base import Recommender
 from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
 

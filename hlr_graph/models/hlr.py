@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import cumsum, scatter, to_dense_batch
 
-from hlr_graph.loader.history import csr_gather
+from hlr_graph.data.index import csr_gather
 from hlr_graph.models.relational import RelationalCML
 from hlr_graph.nn.item_attention import ItemAttentionConv
 from hlr_graph.nn.relation import ItemItemRelationConv, MemoryAttentionConv

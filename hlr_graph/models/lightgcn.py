@@ -9,7 +9,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 from torch_geometric.utils import to_torch_csr_tensor
 
-from hlr_graph.loader.triplet_loader import TripletBatch
+from hlr_graph.data.batch import TripletBatch
 from hlr_graph.models.base import Recommender
 
 

@@ -5,7 +5,7 @@ from typing import Callable, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from hlr_graph.loader.history import UserItemIndex, csr_gather
+from hlr_graph.data.index import UserItemIndex, csr_gather
 from hlr_graph.progress import Progress
 
 MAX_SCORES = 2**24

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import cumsum, scatter
 
-from hlr_graph.loader.history import csr_gather
+from hlr_graph.data.index import csr_gather
 from hlr_graph.models.cml import CML
 from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
 

@@ -10,16 +10,17 @@ import random
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from hlr_graph.data.batch import TripletBatch
 from hlr_graph.data.graph import known_edges, split_edges
 from hlr_graph.evaluation.evaluator import Evaluator
-from hlr_graph.loader.triplet_loader import TripletBatch, TripletLoader
+from hlr_graph.loader.triplet_loader import TripletBatches, TripletLoader
 from hlr_graph.models.base import Recommender
 from hlr_graph.progress import Progress, write
 from hlr_graph.train.optim import LazyAdam
@@ -86,7 +87,9 @@ class TrainConfig:
             :obj:`select_by` is a metric).
         eval_users (int, optional): Measure them (and select by them) on a
             sample of this many validation users.
-        num_workers (int): Sampling processes of the loaders.
+        num_workers (int): Sampling processes of the loaders (``0``, the
+            default: batches drawn on the model's device in this process,
+            :class:`~hlr_graph.loader.TripletBatches`).
         progress (bool): Show a progress bar of the batches.
         checkpoint (str, optional): Where the training state goes at the end
             of every epoch (weights, optimiser state, best epoch so far,
@@ -277,14 +280,17 @@ class Trainer:
         self.config = config or TrainConfig()
         self.device = torch.device(self.config.device)
 
-    def loader(self, split: str) -> TripletLoader:
-        r"""The triplet loader of :obj:`split` (``'train'``: shuffled;
+    def loader(self, split: str) -> Union[TripletBatches, TripletLoader]:
+        r"""The triplet batches of :obj:`split` (``'train'``: shuffled;
         ``'val'``: the validation loss's, negatives avoiding training and
         validation items) with the model's history settings and the
-        configuration's batch size, seed and workers."""
+        configuration's batch size, seed and workers: drawn on the model's
+        device (:class:`~hlr_graph.loader.TripletBatches`) without loader
+        workers, by a :class:`~hlr_graph.loader.TripletLoader` in
+        :attr:`TrainConfig.num_workers` processes otherwise. On the CPU
+        both give the same batches."""
         cfg, model = self.config, self.model
-        return TripletLoader(
-            self.data,
+        kwargs = dict(
             edge_label_index=split_edges(self.data, split),
             max_history=model.max_history,
             history_sampling=model.history_sampling,
@@ -293,10 +299,14 @@ class Trainer:
             seed=cfg.seed + (split == 'val'),
             batch_size=cfg.batch_size,
             shuffle=split == 'train',
-            num_workers=cfg.num_workers,
         )
+        if cfg.num_workers == 0:
+            return TripletBatches(self.data, device=self.device, **kwargs)
+        return TripletLoader(self.data, num_workers=cfg.num_workers,
+                             **kwargs)
 
-    def _epoch(self, loader: TripletLoader, epoch: int,
+    def _epoch(self, loader: Union[TripletBatches, TripletLoader],
+               epoch: int,
                optimizer: Optional[Optimizers]) -> float:
         cfg = self.config
         name = 'training' if optimizer is not None else 'validation'
@@ -304,7 +314,8 @@ class Trainer:
         with Progress(len(loader), f'epoch {epoch}' if optimizer else
                       f'valid {epoch}', 'batches', cfg.progress) as bar:
             for step, batch in enumerate(loader, 1):
-                batch = TripletBatch.from_hetero(batch).to(self.device)
+                if not isinstance(batch, TripletBatch):  # A subgraph.
+                    batch = TripletBatch.from_hetero(batch).to(self.device)
                 if optimizer is None:
                     with torch.no_grad():
                         loss = self.model.loss(batch)
