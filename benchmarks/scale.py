@@ -40,7 +40,7 @@ import torch
 from hlr_graph.data import SyntheticMultiInterest, known_edges, split_edges
 from hlr_graph.data.graph import ITEM, USER
 from hlr_graph.evaluation import Evaluator
-from hlr_graph.loader import TripletLoader
+from hlr_graph.loader import TripletBatches
 from hlr_graph.models import build_model, default_hyperparameters
 from hlr_graph.train import TrainConfig, Trainer
 
@@ -50,10 +50,10 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
-class _TimedLoader(TripletLoader):
-    r"""A :class:`TripletLoader` that notes the time in :obj:`stamps`
-    whenever the training loop asks for the next batch, so that consecutive
-    stamps bound one whole step (sampling included)."""
+class _TimedBatches(TripletBatches):
+    r"""The trainer's :class:`TripletBatches` that note the time in
+    :obj:`stamps` whenever the training loop asks for the next batch, so
+    that consecutive stamps bound one whole step (sampling included)."""
     def __init__(self, *args, stamps: list, **kwargs):
         super().__init__(*args, **kwargs)
         self.stamps = stamps
@@ -66,28 +66,28 @@ class _TimedLoader(TripletLoader):
 
 
 class _StepTrainer(Trainer):
-    r"""The :class:`Trainer`, with its training loader over
+    r"""The :class:`Trainer`, with its training batches over
     ``steps * batch_size`` random training pairs (one short epoch) and its
-    validation loader over one batch; histories, negatives and the graph
+    validation batches over one batch; histories, negatives and the graph
     are the whole training graph's."""
     def __init__(self, *args, steps: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.steps = steps
         self.stamps: list = []  # Not the loader: freed when fit() ends.
 
-    def _loader(self, split: str) -> TripletLoader:
+    def loader(self, split: str) -> TripletBatches:
         cfg, model = self.config, self.model
         edges = split_edges(self.data, split)
         count = (self.steps if split == 'train' else 1) * cfg.batch_size
         pick = torch.randperm(edges.size(1), generator=torch.Generator(
         ).manual_seed(cfg.seed))[:count]
-        return _TimedLoader(
+        return _TimedBatches(
             self.data, edges[:, pick], max_history=model.max_history,
             history_sampling=model.history_sampling,
             positives=known_edges(self.data, 'test' if split == 'val'
                                   else 'train'),
             seed=cfg.seed + (split == 'val'), batch_size=cfg.batch_size,
-            shuffle=split == 'train', num_workers=cfg.num_workers,
+            shuffle=split == 'train', device=self.device,
             stamps=self.stamps if split == 'train' else [])
 
 
