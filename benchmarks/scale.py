@@ -18,7 +18,9 @@ and ranks 1,000 sampled users, and prints ONE JSON line:
 * ``peak_rss_gib``: peak resident memory of the whole run.
 
 Models take the authors' Yelp settings (HLR: L = 5 ``unpop`` history items
-with the user slot, N = 20 memories, d = 100), as in issue 12's table.
+with the user slot, N = 20 memories, d = 100), as in issue 12's table, or
+with ``--settings movielens`` the MovieLens ones that a synthetic data set
+gets by default in ``examples/train_hlr.py`` (HLR: L = 50 ``random``).
 
     python benchmarks/scale.py --interactions 1000000
     python benchmarks/scale.py --interactions 10000000 --model hlr
@@ -100,7 +102,14 @@ def main(argv=None) -> int:
                         help='(default: interactions / 50)')
     parser.add_argument('--items', type=int, default=None,
                         help='(default: interactions / 200)')
-    parser.add_argument('--model', choices=('cml', 'hlr'), default='cml')
+    parser.add_argument('--model', choices=('cml', 'hlr', 'hlrpp'),
+                        default='cml')
+    parser.add_argument('--settings', choices=('yelp', 'movielens'),
+                        default='yelp',
+                        help="whose authors' settings the model takes: "
+                        "Yelp's (HLR: L = 5 unpop) or MovieLens's, which "
+                        'a synthetic or file data set gets by default '
+                        '(HLR: L = 50 random) (default: yelp)')
     parser.add_argument('--optimizer', choices=('adam', 'sparse_adam'),
                         default='adam')
     parser.add_argument('--steps', type=int, default=50,
@@ -134,6 +143,7 @@ def main(argv=None) -> int:
 
     out = {'interactions_asked': args.interactions, 'users_asked': users,
            'items_asked': items, 'model': args.model,
+           'settings': args.settings,
            'optimizer': args.optimizer, 'threads': torch.get_num_threads(),
            'load_average': [round(x, 2) for x in os.getloadavg()]}
     tic, started = time.perf_counter(), time.time()
@@ -152,7 +162,7 @@ def main(argv=None) -> int:
 
     if not args.data_only:
         torch.manual_seed(0)
-        settings = default_hyperparameters('yelp', args.model)
+        settings = default_hyperparameters(args.settings, args.model)
         lr = settings.pop('lr')
         model = build_model(args.model, data[USER].num_nodes,
                             data[ITEM].num_nodes,
