@@ -13,6 +13,7 @@ from hlr_graph.data import (
     known_edges,
     split_edges,
 )
+from hlr_graph.data.index import segment_search
 from hlr_graph.loader import (
     HistorySampler,
     TripletBatch,
@@ -321,3 +322,34 @@ def test_triplet_batches_without_shuffle_keep_the_edge_order():
                        edges[0, :len(batches) * 7])
     assert torch.equal(torch.cat([b.pos for b in batches]),
                        edges[1, :len(batches) * 7])
+
+
+@pytest.mark.parametrize('right', [False, True])
+def test_segment_search_is_searchsorted_within_each_segment(right):
+    gen = torch.Generator().manual_seed(0)
+    values = torch.randint(0, 20, (200, ), generator=gen)
+    rowptr = torch.tensor([0, 0, 1, 7, 60, 61, 200])
+    for row in range(6):  # Sorted within each segment only.
+        a, b = rowptr[row], rowptr[row + 1]
+        values[a:b] = values[a:b].sort().values
+    row = torch.randint(0, 6, (500, ), generator=gen)
+    query = torch.randint(-1, 22, (500, ), generator=gen)
+    start, end = rowptr[row], rowptr[row + 1]
+    got = segment_search(values, start, end, query, right=right)
+    for r, q, s, e, g in zip(row, query, start, end, got):
+        expected = s + torch.searchsorted(values[s:e], q, right=right)
+        assert g == expected
+
+
+def test_find_is_membership_and_position():
+    data = random_graph()
+    edge_index = data[INTERACTS].edge_index
+    index = UserItemIndex(edge_index, 30, 25)
+    user = torch.arange(30).repeat_interleave(25)
+    item = torch.arange(25).repeat(30)
+    position = index.find(user, item)
+    known = set(map(tuple, edge_index.t().tolist()))
+    for u, i, p in zip(user.tolist(), item.tolist(), position.tolist()):
+        assert (p >= 0) == ((u, i) in known)
+        if p >= 0:
+            assert edge_index[:, index.perm[p]].tolist() == [u, i]

@@ -6,7 +6,7 @@ from torch import Tensor
 from torch_geometric.utils import cumsum
 
 from hlr_graph.data.batch import HISTORY_SAMPLING
-from hlr_graph.data.index import UserItemIndex, csr_gather
+from hlr_graph.data.index import UserItemIndex, csr_gather, segment_search
 
 
 def sample_negatives(positives: UserItemIndex, user: Tensor,
@@ -141,7 +141,11 @@ class HistorySampler:
                           device=start.device)
         draw = draw * (total - skip_weight)
         draw = draw + torch.where(draw >= skip_low, skip_weight, 0.0)
-        position = torch.searchsorted(cum, low + draw, right=True) - 1
+        # The last cumulative weight at or below each draw, searched
+        # within the user's own row of weights:
+        first = start.unsqueeze(1).expand_as(draw)
+        position = segment_search(cum, first, first + degree.unsqueeze(1) + 1,
+                                  low + draw, right=True) - 1
         offset = torch.minimum(position - start.unsqueeze(1),
                                degree.unsqueeze(1) - 1)
         # Rounding can land on the left-out offset itself: keep the one

@@ -294,8 +294,10 @@ class Trainer:
             edge_label_index=split_edges(self.data, split),
             max_history=model.max_history,
             history_sampling=model.history_sampling,
-            positives=known_edges(self.data, 'test'
-                                  if split == 'val' else 'train'),
+            # Validation negatives avoid validation items too; training
+            # ones the graph's own (training) edges, indexed once:
+            positives=(known_edges(self.data, 'test')
+                       if split == 'val' else None),
             seed=cfg.seed + (split == 'val'),
             batch_size=cfg.batch_size,
             shuffle=split == 'train',
