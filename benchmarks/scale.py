@@ -116,7 +116,9 @@ def main(argv=None) -> int:
                         help='training steps timed (default: 50)')
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--batch-size', type=int, default=1000)
-    parser.add_argument('--eval-users', type=int, default=1000)
+    parser.add_argument('--eval-users', type=int, default=1000,
+                        help='test users ranked after training; 0 ranks '
+                        'none (default: 1000)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch threads (default: torch\'s)')
     parser.add_argument('--cache-dir', default=None,
@@ -176,13 +178,14 @@ def main(argv=None) -> int:
         out['train_peak_rss_gib'] = round(peak_rss_gib(), 3)
         stamps = trainer.stamps
         del trainer
-        # The loaders and their indexes (24 bytes per edge each) sit in
+        # The loaders and their indexes (16 bytes per edge each) may sit in
         # reference cycles that outlive fit() until the cyclic collector
         # runs: gigabytes at 10^8 interactions.
         gc.collect()
         out['ms_per_step'] = round(
             1000 * (stamps[-1] - stamps[args.warmup]) / args.steps, 2)
 
+    if not args.data_only and args.eval_users > 0:
         tic = time.perf_counter()
         evaluator = Evaluator(data, 'test', ks=(10, 20), num_cohorts=0,
                               max_users=args.eval_users)
