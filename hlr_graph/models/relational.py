@@ -47,14 +47,19 @@ class RelationalCML(CML):
         temperature (float): The temperature :math:`\tau` of the key
             softmax (:class:`~hlr_graph.nn.KeyValueMemory`; not in the
             paper). (default: ``1.0``)
+        loss (str): The objective (:class:`~hlr_graph.models.CML`).
+            (default: ``'hinge'``)
+        negative_weight (float): The weight of the negatives in ``'ccl'``.
+            (default: ``1.0``)
     """
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 100, num_memories: int = 20,
                  margin: float = 0.5, copy: bool = False,
                  clip_ram: bool = False, max_norm: float = 1.0,
-                 temperature: float = 1.0):
+                 temperature: float = 1.0, loss: str = 'hinge',
+                 negative_weight: float = 1.0):
         super().__init__(num_users, num_items, embedding_dim, margin,
-                         max_norm)
+                         max_norm, loss, negative_weight)
         self.memory = KeyValueMemory(embedding_dim, num_memories, temperature)
         self.num_memories, self.copy, self.clip_ram = (num_memories, copy,
                                                        clip_ram)
