@@ -123,12 +123,16 @@ def test_batched_negatives_equal_one_translation_each(make):
     users, items = model.lookup(user_nodes, item_nodes)
     to_pos = model.translate(users, items, local.user, local.pos,
                              local.history)
+    # K = 5 >= N = 4: memory models take the factorised path; the
+    # repeated message passing (theirs below N) must agree as well.
     got = model.negative_distances(users, items, local, to_pos)
+    passing = CML.negative_distances(model, users, items, local, to_pos)
     naive = torch.stack([squared_distance(
         model.translate(users, items, local.user, local.neg[:, k],
                         local.history),
         items[local.neg[:, k]]) for k in range(5)], dim=1)
     assert torch.allclose(got, naive, atol=1e-6)
+    assert torch.allclose(passing, naive, atol=1e-6)
 
 
 @pytest.mark.parametrize('loss', ['hinge', 'hardest', 'warp', 'ccl'])
