@@ -39,6 +39,7 @@ from hlr_graph.data.cli import (
     refuse_changes,
 )
 from hlr_graph.models import MODELS, Recommender, model_arguments
+from hlr_graph.nn.objectives import LOSSES
 from hlr_graph.train.experiment import (
     CHECKPOINT_FILE,
     RESULTS_FILE,
@@ -62,11 +63,12 @@ DEFAULT_DATASET, DEFAULT_MODEL = 'synthetic', 'cml'
 MODEL_FLAGS = ('lr', 'margin', 'embedding_dim', 'num_memories',
                'max_history', 'history_sampling', 'user_slot', 'copy',
                'clip_ram', 'temperature', 'weight_decay', 'num_layers',
-               'regularization', 'alpha')
+               'regularization', 'alpha', 'loss', 'negative_weight')
 r"""Flags (by ``dest``, the model argument's name) that override the
 authors' settings; :obj:`None` keeps them."""
 TRAIN_FLAGS = ('optimizer', 'epochs', 'batch_size', 'patience', 'select_by',
-               'seed', 'device', 'eval_every', 'eval_users', 'num_workers')
+               'seed', 'device', 'eval_every', 'eval_users', 'num_workers',
+               'num_negatives')
 r"""Flags (by ``dest``) that set :class:`TrainConfig` fields."""
 EXPERIMENT_FLAGS = ('ks', 'metric_mode', 'num_cohorts', 'cohort_size',
                     'eval_users', 'save_recommendations')
@@ -93,6 +95,16 @@ def add_arguments(parser: ArgumentParser):
     model.add_argument('--margin', type=number(0, open_low=True),
                        default=None,
                        help="hinge margin m (default: the authors' setting)")
+    model.add_argument('--loss', choices=LOSSES, default=None,
+                       help="the metric models' objective over --num-negatives "
+                       "K negatives: hinge (the paper's, on every negative), "
+                       'hardest (hinge on the closest), warp (that hinge '
+                       "weighted by CML's WARP rank estimate) or ccl (a "
+                       'SimpleX-style contrastive loss) (default: hinge)')
+    model.add_argument('--negative-weight', type=number(0, open_low=True),
+                       default=None,
+                       help='weight of the negatives in --loss ccl '
+                       '(default: 1)')
     model.add_argument('--num-memories', type=integer(1), default=None,
                        help='memory slots N of HLR / HLR++ (default: 20)')
     model.add_argument('--max-history', type=integer(-1), default=None,
@@ -151,6 +163,10 @@ def add_arguments(parser: ArgumentParser):
                        'histories (the split has --split-seed; default: 0)')
     train.add_argument('--device', type=device, default=None,
                        help='cpu, cuda, cuda:N or mps (default: cpu)')
+    train.add_argument('--num-negatives', type=integer(1), default=None,
+                       metavar='K',
+                       help='negatives per training triplet, each avoiding '
+                       "the user's items (default: 1, the paper's)")
     train.add_argument('--num-workers', type=integer(0), default=None,
                        help='sampling processes of the loaders (default: 0)')
     train.add_argument('--eval-every', type=integer(0), default=None,

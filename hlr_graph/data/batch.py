@@ -25,7 +25,9 @@ class TripletBatch:
     Attributes:
         user (torch.Tensor): ``[B]`` users.
         pos (torch.Tensor): ``[B]`` positive items.
-        neg (torch.Tensor): ``[B]`` negative items.
+        neg (torch.Tensor): ``[B]`` negative items, or ``[B, K]``: :math:`K`
+            negatives per triplet (:meth:`negatives` views both as
+            ``[B, K]``).
         history (torch.Tensor): ``[2, E]`` history edges ``(source,
             target)`` = (history item, query), sorted by query: an edge
             ``(j, b)`` puts item ``j`` in the history of triplet ``b``; never
@@ -79,13 +81,19 @@ class TripletBatch:
         backward pass builds one full-size gradient per table instead of one
         per lookup."""
         user_nodes, user = self.user.unique(return_inverse=True)
-        item_nodes, item = torch.cat([self.pos, self.neg,
+        item_nodes, item = torch.cat([self.pos, self.neg.reshape(-1),
                                       self.history[0]]).unique(
                                           return_inverse=True)
         pos, neg, history = item.split([self.pos.numel(), self.neg.numel(),
                                         self.history.size(1)])
         return user_nodes, item_nodes, TripletBatch(
-            user, pos, neg, torch.stack([history, self.history[1]]))
+            user, pos, neg.view_as(self.neg),
+            torch.stack([history, self.history[1]]))
+
+    def negatives(self) -> Tensor:
+        r"""``[B, K]`` the negatives of every triplet (:attr:`neg` viewed
+        with one column when it holds one per triplet)."""
+        return self.neg.view(self.user.numel(), -1)
 
     def to(self, device) -> 'TripletBatch':
         return TripletBatch(self.user.to(device), self.pos.to(device),

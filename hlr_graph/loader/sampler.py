@@ -50,6 +50,9 @@ class TripletSampler(BaseSampler):
         seed (int, optional): Seeds the random draws.
         device (torch.device or str, optional): Where the index and the
             draws live (default: the CPU, as loader workers need).
+        num_negatives (int): :math:`K`, the negatives of every triplet
+            (:meth:`sample` only; a ``[B, K]`` :attr:`TripletBatch.neg`
+            when above ``1``). (default: ``1``)
     """
     def __init__(
         self,
@@ -61,7 +64,12 @@ class TripletSampler(BaseSampler):
         positives: Optional[Tensor] = None,
         seed: Optional[int] = None,
         device=None,
+        num_negatives: int = 1,
     ):
+        if num_negatives < 1:
+            raise ValueError(f'num_negatives must be at least 1, got '
+                             f'{num_negatives}')
+        self.num_negatives = num_negatives
         self.device = torch.device(device or 'cpu')
         self.graph = UserItemIndex(graph.to(self.device), num_users,
                                    num_items)
@@ -93,6 +101,11 @@ class TripletSampler(BaseSampler):
         user, pos = index.row, index.col
         num_pos = user.numel()
         dst = [pos]
+        if self.num_negatives != 1:
+            raise ValueError(f'{self.__class__.__name__} lays out one '
+                             f'negative per triplet in a subgraph; draw '
+                             f'num_negatives={self.num_negatives} with '
+                             f'sample() (TripletBatches)')
         if neg_sampling is not None:
             if not neg_sampling.is_triplet() or neg_sampling.amount != 1:
                 raise ValueError(f"{self.__class__.__name__} supports "
@@ -126,7 +139,8 @@ class TripletSampler(BaseSampler):
         r"""The triplets of ``[B]`` supervision edges (:obj:`user`,
         :obj:`pos`), on :attr:`device`: one negative each and the
         history of each query, drawn as :meth:`sample_from_edges` draws
-        them (the same stream gives the same triplets)."""
+        them (the same stream gives the same triplets); with
+        :attr:`num_negatives` :math:`K > 1`, ``[B, K]`` negatives."""
         neg, query, item, _ = self._draw(user.to(self.device),
                                          pos.to(self.device), True)
         return TripletBatch(user.to(self.device), pos.to(self.device), neg,
@@ -137,8 +151,13 @@ class TripletSampler(BaseSampler):
         r"""``(neg, query, item, edge)``: negatives (:obj:`None` without
         :obj:`negatives`), then the histories, in this order from
         :attr:`generator`."""
-        neg = (sample_negatives(self.positives, user, self.generator)
-               if negatives else None)
+        neg = None
+        if negatives and self.num_negatives == 1:
+            neg = sample_negatives(self.positives, user, self.generator)
+        elif negatives:
+            neg = sample_negatives(
+                self.positives, user.repeat_interleave(self.num_negatives),
+                self.generator).view(-1, self.num_negatives)
         query, item, edge = self.history(user, pos, self.generator)
         return neg, query, item, edge
 

@@ -101,6 +101,9 @@ class TripletBatches:
             (default: :obj:`False`)
         device (torch.device or str, optional): Where sampling runs and
             batches are (default: the CPU).
+        num_negatives (int): :math:`K` negatives per triplet, each avoiding
+            the user's :obj:`positives` (``[B, K]`` :attr:`TripletBatch.neg`
+            when above ``1``). (default: ``1``)
     """
     def __init__(
         self,
@@ -115,13 +118,15 @@ class TripletBatches:
         shuffle: bool = False,
         drop_last: bool = False,
         device=None,
+        num_negatives: int = 1,
     ):
         edge_index = data[INTERACTS].edge_index
         if edge_label_index is None:
             edge_label_index = edge_index
         self.link_sampler = TripletSampler(
             edge_index, data[USER].num_nodes, data[ITEM].num_nodes,
-            max_history, history_sampling, positives, seed, device)
+            max_history, history_sampling, positives, seed, device,
+            num_negatives)
         self.device = self.link_sampler.device
         self.edge_label_index = edge_label_index.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = (batch_size, shuffle,

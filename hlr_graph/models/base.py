@@ -30,12 +30,16 @@ class Recommender(torch.nn.Module):
             their rows updated one by one (the trainer's ``'sparse_adam'``,
             :meth:`sparse_gradients_`). Empty (the default): the step reads
             whole tables, and every parameter needs dense updates.
+        multiple_negatives (bool): Whether :meth:`loss` takes batches of
+            :math:`K > 1` negatives per triplet (a ``[B, K]``
+            :attr:`TripletBatch.neg`).
         sparse_gradients (bool): Whether the lookups of
             :attr:`sparse_tables` return sparse gradients now
             (:meth:`sparse_gradients_`).
     """
     max_history: int = 0
     history_sampling: str = 'random'
+    multiple_negatives: bool = False
     sparse_tables: Tuple[str, ...] = ()
     sparse_gradients: bool = False
 

@@ -10,6 +10,7 @@ from torch_geometric.utils import to_dense_batch
 from hlr_graph.data.batch import TripletBatch
 from hlr_graph.models.base import Recommender
 from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
+from hlr_graph.nn.objectives import check_objective, metric_loss
 
 
 class CML(Recommender):
@@ -35,21 +36,37 @@ class CML(Recommender):
     for exact full ranking); with :attr:`copy` the negative reuses the
     positive's translation.
 
+    The paper's objective is the default; :obj:`loss` chooses another over
+    the :math:`K` negatives of each triplet (a ``[B, K]``
+    :attr:`TripletBatch.neg`, from ``TripletBatches(..., num_negatives=K)``):
+    :func:`~hlr_graph.nn.metric_loss` with ``'hinge'`` (every negative),
+    ``'hardest'``, ``'warp'`` or ``'ccl'``. Every negative gets its own
+    translation (eq. 8) unless :attr:`copy`.
+
     Args:
         num_users (int): The number of users.
         num_items (int): The number of items.
         embedding_dim (int): :math:`d`. (default: ``100``)
-        margin (float): :math:`m`. (default: ``0.5``)
+        margin (float): :math:`m`; for ``'ccl'`` the distance out to which
+            negatives are pushed. (default: ``0.5``)
         max_norm (float): The norm bound of every row. (default: ``1.0``)
+        loss (str): The objective, one of :obj:`~hlr_graph.nn.LOSSES`.
+            (default: ``'hinge'``, the paper's)
+        negative_weight (float): The weight :math:`w` of the negatives in
+            ``'ccl'``. (default: ``1.0``)
     """
     copy: bool = False
+    multiple_negatives = True
     sparse_tables = ('user_emb', 'item_emb')
 
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 100, margin: float = 0.5,
-                 max_norm: float = 1.0):
+                 max_norm: float = 1.0, loss: str = 'hinge',
+                 negative_weight: float = 1.0):
         super().__init__(num_users, num_items)
+        check_objective(loss, 1)
         self.margin, self.max_norm = margin, max_norm
+        self.objective, self.negative_weight = loss, negative_weight
         self.user_emb = Embedding(num_users, embedding_dim)
         self.item_emb = Embedding(num_items, embedding_dim)
         self.reset_parameters()
@@ -113,7 +130,8 @@ class CML(Recommender):
             items.index_select(0, item))
 
     def loss(self, batch: TripletBatch) -> Tensor:
-        r"""The hinge loss of eq. (1) (eq. (8) with translations), summed
+        r"""The hinge loss of eq. (1) (eq. (8) with translations), or the
+        model's :obj:`loss` over the batch's :math:`K` negatives, summed
         over the batch. :meth:`translate` sees the batch's rows of the
         tables and the batch in indices into them
         (:meth:`TripletBatch.compact`). A model that reads histories warns
@@ -123,11 +141,37 @@ class CML(Recommender):
         users, items = self.lookup(user_nodes, item_nodes)
         to_pos = self.translate(users, items, batch.user, batch.pos,
                                 batch.history)
-        to_neg = to_pos if self.copy else self.translate(
-            users, items, batch.user, batch.neg, batch.history)
         pos = squared_distance(to_pos, items.index_select(0, batch.pos))
-        neg = squared_distance(to_neg, items.index_select(0, batch.neg))
-        return torch.relu(pos - neg + self.margin).sum()
+        if batch.neg.dim() == 1 and self.objective == 'hinge':
+            to_neg = to_pos if self.copy else self.translate(
+                users, items, batch.user, batch.neg, batch.history)
+            neg = squared_distance(to_neg, items.index_select(0, batch.neg))
+            return torch.relu(pos - neg + self.margin).sum()
+        return metric_loss(pos, self.negative_distances(
+            users, items, batch, to_pos), self.margin, self.objective,
+            self.num_items, self.negative_weight)
+
+    def negative_distances(self, users: Tensor, items: Tensor,
+                           batch: TripletBatch, to_pos: Tensor) -> Tensor:
+        r"""``[B, K]`` distances :math:`d(u, v^-_k)` of every triplet's
+        negatives (:meth:`TripletBatch.negatives`), each with its own
+        translation (or the positive's, ``to_pos``, with :attr:`copy`): the
+        :math:`K` negatives of a query are :math:`K` queries of
+        :meth:`translate` sharing its history edges."""
+        neg = batch.negatives()  # [B, K]
+        size, num = neg.shape
+        if self.copy:
+            to_neg = to_pos.unsqueeze(1).expand(-1, num, -1)
+        else:  # Query k * B + b is negative k of triplet b.
+            item, query = batch.history
+            shift = torch.arange(num, device=query.device).repeat_interleave(
+                query.numel()) * size
+            history = torch.stack([item.repeat(num), query.repeat(num) +
+                                   shift])
+            to_neg = self.translate(users, items, batch.user.repeat(num),
+                                    neg.t().reshape(-1), history)
+            to_neg = to_neg.view(num, size, -1).transpose(0, 1)
+        return squared_distance(to_neg, items[neg])
 
     def dense_history(self, user: Tensor, history: Optional[Tensor]
                       ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:

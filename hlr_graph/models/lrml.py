@@ -36,5 +36,9 @@ class LRML(RelationalCML):
         :math:`(p_u \odot q_i)^\top k_n / \tau = q_i^\top (p_u \odot k_n /
         \tau)`."""
         keys = self.memory.scaled_keys
-        logit = (user.unsqueeze(1) * keys).reshape(-1, user.size(1)) @ item.t()
+        if item.dim() == 3:  # [U, I, d]: each user's own candidates.
+            logit = (user.unsqueeze(1) * keys) @ item.transpose(1, 2)
+        else:
+            logit = (user.unsqueeze(1) * keys).reshape(
+                -1, user.size(1)) @ item.t()
         return logit.view(user.size(0), keys.size(0), -1).softmax(dim=1)

@@ -42,8 +42,14 @@ class TransCF(CML):
         **kwargs: :obj:`embedding_dim`, :obj:`margin`, :obj:`max_norm` of
             :class:`~hlr_graph.models.CML`.
     """
+    multiple_negatives = False  # Its loss() reads one negative.
+
     def __init__(self, num_users: int, num_items: int, edge_index: Tensor,
                  alpha_nbr: float = 0.1, alpha_dist: float = 0.1, **kwargs):
+        if kwargs.get('loss', 'hinge') != 'hinge':
+            raise ValueError(f"TransCF trains with its own hinge and "
+                             f"regularisers only, not loss="
+                             f"'{kwargs['loss']}'")
         super().__init__(num_users, num_items, **kwargs)
         self.alpha_nbr, self.alpha_dist = alpha_nbr, alpha_dist
         for name, (row, col, size) in {

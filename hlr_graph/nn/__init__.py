@@ -9,10 +9,12 @@ from hlr_graph.nn.distance import (
 )
 from hlr_graph.nn.item_attention import ItemAttentionConv
 from hlr_graph.nn.memory import KeyValueMemory
+from hlr_graph.nn.objectives import LOSSES, metric_loss
 from hlr_graph.nn.relation import ItemItemRelationConv, MemoryAttentionConv
 
 __all__ = [
     'KeyValueMemory', 'UserAttention', 'MemoryAttentionConv',
     'ItemItemRelationConv', 'ItemAttentionConv', 'squared_distance',
-    'pairwise_squared_distance', 'translation_distance'
+    'pairwise_squared_distance', 'translation_distance', 'LOSSES',
+    'metric_loss'
 ]

@@ -78,19 +78,25 @@ class ItemAttentionConv(MemoryAttentionConv):
         slot takes one ``[U N, d] x [d, I]`` product.
 
         Args:
-            item (torch.Tensor): ``[I, d]`` candidate items.
+            item (torch.Tensor): ``[I, d]`` candidate items of every user, or
+                ``[U, I, d]``: each user's own candidates.
             history (torch.Tensor): ``[U, L, d]`` history items, padded.
             mask (torch.Tensor): ``[U, L]`` which history slots are real.
             user (torch.Tensor): ``[U, d]`` users.
         """
         keys, memories = self.memory.scaled_keys, self.memory.memories
         num_users, num_keys = user.size(0), keys.size(0)
+        item_t = item.t() if item.dim() == 2 else item.transpose(1, 2)
         history_weight = self.memory.attention(user.unsqueeze(1), history)
-        history_logit = (history_weight @ memories) @ item.t()  # [U, L, I]
-        user_keys = (user.unsqueeze(1) * keys).reshape(-1, user.size(1))
-        target_weight = (user_keys @ item.t()).view(
-            num_users, num_keys, item.size(0)).softmax(dim=1)  # [U, N, I]
-        target_logit = (target_weight * (memories @ item.t())).sum(dim=1)
+        history_logit = (history_weight @ memories) @ item_t  # [U, L, I]
+        if item.dim() == 2:
+            user_keys = (user.unsqueeze(1) * keys).reshape(-1, user.size(1))
+            target_logit = user_keys @ item_t
+        else:
+            target_logit = (user.unsqueeze(1) * keys) @ item_t
+        target_weight = target_logit.view(
+            num_users, num_keys, item.size(-2)).softmax(dim=1)  # [U, N, I]
+        target_logit = (target_weight * (memories @ item_t)).sum(dim=1)
         logit = torch.cat([
             target_logit.unsqueeze(1),
             history_logit.masked_fill(~mask.unsqueeze(-1), -torch.inf)

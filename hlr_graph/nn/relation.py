@@ -226,8 +226,13 @@ class ItemItemRelationConv(MemoryAttentionConv):
         ``huitre/models/hiers/hlr.py``, builds several ``[U, I, L + 1, d]``
         tensors per chunk of users).
 
+        Under autograd (training on many negatives per query,
+        :meth:`~hlr_graph.models.RelationalCML.negative_distances`) it works
+        out of place; without, in place.
+
         Args:
-            item (torch.Tensor): ``[I, d]`` candidate items.
+            item (torch.Tensor): ``[I, d]`` candidate items of every user, or
+                ``[U, I, d]``: each user's own candidates.
             history (torch.Tensor): ``[U, L, d]`` history items, padded.
             mask (torch.Tensor): ``[U, L]`` which history slots are real.
             user (torch.Tensor): ``[U, d]`` users.
@@ -236,26 +241,33 @@ class ItemItemRelationConv(MemoryAttentionConv):
             history = torch.cat([user.unsqueeze(1), history], dim=1)
             mask = torch.cat([mask.new_ones(mask.size(0), 1), mask], dim=1)
         keys, memories = self.memory.scaled_keys, self.memory.memories
-        (num_users, num_slots, dim), num_items = history.shape, item.size(0)
+        (num_users, num_slots, dim), num_items = history.shape, item.size(-2)
         num_keys = keys.size(0)
+        in_place = not torch.is_grad_enabled()
         slot_keys = history.unsqueeze(1) * keys.unsqueeze(1)  # [U, N, S, d]
-        exp = (slot_keys.reshape(-1, dim) @ item.t()).view(
-            num_users, num_keys, num_slots * num_items)
-        exp = _exp_over_keys(exp, item, history, keys)  # [U, N, S I]
+        if item.dim() == 2:
+            exp = slot_keys.reshape(-1, dim) @ item.t()
+        else:  # Each user's own candidates: one product per user.
+            exp = slot_keys.reshape(num_users, -1, dim) @ item.transpose(1, 2)
+        exp = exp.view(num_users, num_keys, num_slots * num_items)
+        exp = _exp_over_keys(exp, item, history, keys, in_place)
         # Softmax normaliser z and p_u . r unnormalised, in one product:
         rows = torch.stack([user.new_ones(num_users, num_keys),
                             user @ memories.t()], dim=1)  # [U, 2, N]
         norm, logit = (rows @ exp).view(num_users, 2, num_slots,
                                         num_items).unbind(1)
         logit = (logit / norm).masked_fill_(~mask.unsqueeze(-1), -torch.inf)
-        alpha = torch.softmax(logit, dim=1).nan_to_num_(0.0)  # [U, S, I]
+        alpha = torch.softmax(logit, dim=1)  # [U, S, I]
+        alpha = alpha.nan_to_num_(0.0) if in_place else alpha.nan_to_num(0.0)
         exp = exp.view(num_users, num_keys, num_slots, num_items)
-        return exp.mul_((alpha / norm).unsqueeze(1)).sum(dim=2)
+        scale = (alpha / norm).unsqueeze(1)
+        return (exp.mul_(scale) if in_place else exp * scale).sum(dim=2)
 
 
 def _exp_over_keys(logit: Tensor, item: Tensor, slot: Tensor,
-                   keys: Tensor) -> Tensor:
-    r""":math:`\exp` of ``[U, N, X]`` key logits, in place, shifted by their
+                   keys: Tensor, in_place: bool = True) -> Tensor:
+    r""":math:`\exp` of ``[U, N, X]`` key logits (in place unless
+    :obj:`in_place` is :obj:`False`), shifted by their
     maximum over the keys only when they could overflow: with
     :obj:`keys` the scaled keys :math:`\mathbf{K} / \tau`, a logit is at
     most :math:`\|q_i\|_2 \|c\|_2 \max |\mathbf{K}| / \tau`, which stays
@@ -267,5 +279,6 @@ def _exp_over_keys(logit: Tensor, item: Tensor, slot: Tensor,
     bound = (item.norm(dim=-1).max() * slot.norm(dim=-1).max() *
              keys.abs().max())
     if bound > 60:
-        logit = logit.sub_(logit.amax(dim=1, keepdim=True))
-    return logit.exp_()
+        shift = logit.amax(dim=1, keepdim=True)
+        logit = logit.sub_(shift) if in_place else logit - shift
+    return logit.exp_() if in_place else logit.exp()

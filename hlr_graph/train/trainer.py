@@ -90,6 +90,10 @@ class TrainConfig:
         num_workers (int): Sampling processes of the loaders (``0``, the
             default: batches drawn on the model's device in this process,
             :class:`~hlr_graph.loader.TripletBatches`).
+        num_negatives (int): Negatives per triplet, :math:`K` (models with
+            :attr:`Recommender.multiple_negatives`; their ``loss`` chooses
+            what to do with them), in training and in the validation loss.
+            (default: ``1``, the paper's)
         progress (bool): Show a progress bar of the batches.
         checkpoint (str, optional): Where the training state goes at the end
             of every epoch (weights, optimiser state, best epoch so far,
@@ -112,6 +116,7 @@ class TrainConfig:
     eval_every: int = 0
     eval_users: Optional[int] = None
     num_workers: int = 0
+    num_negatives: int = 1
     progress: bool = True
     checkpoint: Optional[str] = None
     best_weights: Optional[str] = None
@@ -303,7 +308,12 @@ class Trainer:
             shuffle=split == 'train',
         )
         if cfg.num_workers == 0:
-            return TripletBatches(self.data, device=self.device, **kwargs)
+            return TripletBatches(self.data, device=self.device,
+                                  num_negatives=cfg.num_negatives, **kwargs)
+        if cfg.num_negatives != 1:
+            raise ValueError(f'num_negatives={cfg.num_negatives} is drawn on '
+                             f"the model's device only: leave num_workers "
+                             f'at 0')
         return TripletLoader(self.data, num_workers=cfg.num_workers,
                              **kwargs)
 
@@ -402,6 +412,13 @@ class Trainer:
 
     def _fit_by_gradient(self, resume: bool, start: float) -> Dict:
         cfg, model = self.config, self.model
+        if cfg.num_negatives < 1:
+            raise ValueError(f'num_negatives must be at least 1, got '
+                             f'{cfg.num_negatives}')
+        if cfg.num_negatives > 1 and not model.multiple_negatives:
+            raise ValueError(f'{type(model).__name__} trains on one negative '
+                             f'per triplet, not num_negatives='
+                             f'{cfg.num_negatives}')
         if cfg.select_by not in SELECT_BY:
             raise ValueError(f'select_by must be one of {SELECT_BY}, got '
                              f"'{cfg.select_by}'")

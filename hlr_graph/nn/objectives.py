@@ -1,0 +1,80 @@
+r"""Training objectives of metric models over :math:`K` negatives per
+positive, on squared distances (smaller is closer)."""
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+LOSSES = ('hinge', 'warp', 'hardest', 'ccl')
+r"""What :func:`metric_loss` computes (the ``loss`` of the metric models)."""
+
+
+def metric_loss(pos: Tensor, neg: Tensor, margin: float, loss: str = 'hinge',
+                num_items: Optional[int] = None,
+                negative_weight: float = 1.0) -> Tensor:
+    r"""The loss of ``[B]`` positive distances :math:`d^+ = d(u, v)` against
+    ``[B, K]`` negative distances :math:`d^-_k = d(u, v^-_k)` of the same
+    queries, summed over the batch.
+
+    * ``'hinge'``: the paper's hinge (eqs. 1 and 8) on every negative,
+      :math:`\sum_k [m + d^+ - d^-_k]_+`; with :math:`K = 1`, eq. (1)
+      itself, computed as before to the last bit.
+    * ``'hardest'``: the hinge on the closest of the :math:`K` negatives,
+      :math:`[m + d^+ - \min_k d^-_k]_+` (the hard-negative stage of
+      two-stage sampling, Tran et al., SIGIR 2019).
+    * ``'warp'``: that hinge weighted by :math:`\log(1 + \hat{r})`, where
+      :math:`\hat{r} = J \cdot |\{k : m + d^+ - d^-_k > 0\}| / K` estimates
+      the positive's rank among the :math:`J` = :obj:`num_items` items from
+      the :math:`K` samples (CML's WARP weighting, Hsieh et al., WWW 2017,
+      eqs. 3-4, after Weston et al., 2011); the weight carries no gradient.
+    * ``'ccl'``: a contrastive loss in the spirit of SimpleX's cosine
+      contrastive loss (Mao et al., CIKM 2021, eq. 2), on distances:
+      :math:`d^+ + \frac{w}{K} \sum_k [m - d^-_k]_+`: pull the positive in,
+      push every negative out to distance :math:`m` (the negative margin)
+      with weight :math:`w` = :obj:`negative_weight`.
+
+    Args:
+        pos (torch.Tensor): ``[B]`` positive distances.
+        neg (torch.Tensor): ``[B, K]`` negative distances (``[B]``: one).
+        margin (float): :math:`m`.
+        loss (str): One of :obj:`LOSSES`. (default: ``'hinge'``)
+        num_items (int, optional): :math:`J`, for ``'warp'``.
+        negative_weight (float): :math:`w`, for ``'ccl'``.
+            (default: ``1.0``)
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got '{loss}'")
+    if neg.dim() == 1:
+        neg = neg.unsqueeze(1)
+    if neg.dim() != 2 or neg.size(0) != pos.numel():
+        raise ValueError(f'neg must be [B, K] with B = {pos.numel()} (the '
+                         f'positives), got {list(neg.shape)}')
+    pos = pos.unsqueeze(1)
+    if loss == 'hinge':
+        return torch.relu(pos - neg + margin).view(-1).sum()
+    if loss == 'ccl':
+        return pos.sum() + negative_weight / neg.size(1) * torch.relu(
+            margin - neg).sum()
+    hardest = torch.relu(pos - neg.min(dim=1, keepdim=True).values + margin)
+    if loss == 'hardest':
+        return hardest.sum()
+    if num_items is None:
+        raise ValueError("loss 'warp' needs num_items")
+    with torch.no_grad():
+        violations = (pos - neg + margin > 0).sum(dim=1, keepdim=True)
+        rank = violations.to(pos.dtype) * (num_items / neg.size(1))
+        weight = torch.log1p(rank)
+    return (weight * hardest).sum()
+
+
+def check_objective(loss: str, num_negatives: int):
+    r"""Raises :class:`ValueError` unless :obj:`loss` is one of
+    :obj:`LOSSES` and :obj:`num_negatives` at least ``1`` (with one
+    negative, ``'hardest'`` is the hinge and ``'warp'`` weights it by
+    :math:`\log(1 + J)` or :math:`0`)."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got '{loss}'")
+    if num_negatives < 1:
+        raise ValueError(f'num_negatives must be at least 1, got '
+                         f'{num_negatives}')
+
