@@ -101,6 +101,17 @@ class TripletBatches:
             (default: :obj:`False`)
         device (torch.device or str, optional): Where sampling runs and
             batches are (default: the CPU).
+        sampler_seed (int, optional): Seeds the sampler (its negatives and
+            histories) apart from the shuffling (default: :obj:`seed`).
+        part (int): Yield part :obj:`part` of each batch (default: ``0``).
+        num_parts (int): Cut each batch of :obj:`batch_size` supervision
+            edges into this many contiguous parts, of sizes that differ by
+            at most one (:func:`torch.tensor_split`), and yield the triplets
+            of part :obj:`part` only. With the same :obj:`seed` and
+            :obj:`batch_size` (the global batch), the processes of a
+            distributed run, each with its own :obj:`part` and
+            :obj:`sampler_seed`, share out the very batches of one process.
+            (default: ``1``, the whole batch)
     """
     def __init__(
         self,
@@ -115,17 +126,25 @@ class TripletBatches:
         shuffle: bool = False,
         drop_last: bool = False,
         device=None,
+        sampler_seed: Optional[int] = None,
+        part: int = 0,
+        num_parts: int = 1,
     ):
+        if not 0 <= part < num_parts:
+            raise ValueError(f'part must be in [0, num_parts={num_parts}), '
+                             f'got {part}')
         edge_index = data[INTERACTS].edge_index
         if edge_label_index is None:
             edge_label_index = edge_index
         self.link_sampler = TripletSampler(
             edge_index, data[USER].num_nodes, data[ITEM].num_nodes,
-            max_history, history_sampling, positives, seed, device)
+            max_history, history_sampling, positives,
+            seed if sampler_seed is None else sampler_seed, device)
         self.device = self.link_sampler.device
         self.edge_label_index = edge_label_index.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = (batch_size, shuffle,
                                                          drop_last)
+        self.part, self.num_parts = part, num_parts
         # The shuffling stream, as a DataLoader's generator (on the CPU:
         # the same draws as TripletLoader's).
         self.generator = torch.Generator(self.device)
@@ -154,6 +173,9 @@ class TripletBatches:
             else:
                 user, pos = self.edge_label_index[:, order[
                     i * self.batch_size:(i + 1) * self.batch_size]]
+            if self.num_parts > 1:
+                user = user.tensor_split(self.num_parts)[self.part]
+                pos = pos.tensor_split(self.num_parts)[self.part]
             yield self.link_sampler.sample(user, pos)
         if order is not None:  # A finished pass of a DataLoader's
             # RandomSampler draws one more (empty) order; so does this:
