@@ -8,6 +8,7 @@ import os
 import os.path as osp
 import random
 import time
+import warnings
 import zlib
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
@@ -633,14 +634,15 @@ def _replicate(model: Recommender
     r""":obj:`model`'s loss wrapped in
     :class:`~torch.nn.parallel.DistributedDataParallel` (rank ``0``'s
     weights broadcast once; sparse table gradients where the model looks
-    its tables up sparsely; buffers, made from the graph on every rank, not
-    broadcast), with gradients summed over the processes
+    its tables up sparsely; buffers, made from the graph on every rank,
+    never broadcast: LightGCN's sparse adjacency cannot be), with
+    gradients summed over the processes
     (:class:`~hlr_graph.distributed.GradientExchange`), and that hook."""
     from torch.nn.parallel import DistributedDataParallel
-    keep_buffers = ('forward_sync_buffers' if 'forward_sync_buffers' in
-                    inspect.signature(DistributedDataParallel).parameters
-                    else 'broadcast_buffers')
-    replica = DistributedDataParallel(_Loss(model), **{keep_buffers: False})
+    with warnings.catch_warnings():  # Its replacement syncs them at init.
+        warnings.simplefilter('ignore', FutureWarning)
+        replica = DistributedDataParallel(_Loss(model),
+                                          broadcast_buffers=False)
     exchange = distributed.GradientExchange()
     replica.register_comm_hook(None, exchange.hook)
     return replica, exchange
