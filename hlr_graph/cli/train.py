@@ -300,8 +300,10 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
             f"--distributed: no {', '.join(missing)} in the environment: "
             'start the processes with torchrun, e.g. torchrun '
             '--nproc_per_node=2 examples/train_hlr.py ... --distributed')
-    started = not missing and (args.distributed or
-                               distributed.launched_size() > 1)
+    size = distributed.launched_size()
+    if size > 1 and not (args.distributed or args.resume or missing):
+        check_launch(TrainConfig(), parser)  # Before waiting for the others.
+    started = not missing and (args.distributed or size > 1)
     if started:
         distributed.init()
     try:
@@ -339,6 +341,10 @@ def check_launch(train: TrainConfig, parser: ArgumentParser):
     if train.num_workers:
         raise UsageError(f"{flag} draws the batches in each process: "
                          f"{parser.flag('num_workers')} must be 0")
+    if train.batch_size < size:
+        raise UsageError(f"{parser.flag('batch_size')} {train.batch_size} "
+                         f'is the global batch, shared out over {size} '
+                         f'processes: it must be at least {size}')
     device = distributed.process_device(train.device)
     if device.type == 'cuda' and train.device != 'cuda' and int(
             os.environ.get('LOCAL_WORLD_SIZE', '1')) > 1:

@@ -111,7 +111,10 @@ class TripletBatches:
             :obj:`batch_size` (the global batch), the processes of a
             distributed run, each with its own :obj:`part` and
             :obj:`sampler_seed`, share out the very batches of one process.
-            (default: ``1``, the whole batch)
+            Every part holds a triplet: :obj:`batch_size` must be at least
+            :obj:`num_parts`, and a last batch of fewer supervision edges
+            than :obj:`num_parts` is left out. (default: ``1``, the whole
+            batch)
     """
     def __init__(
         self,
@@ -133,6 +136,10 @@ class TripletBatches:
         if not 0 <= part < num_parts:
             raise ValueError(f'part must be in [0, num_parts={num_parts}), '
                              f'got {part}')
+        if batch_size < num_parts:
+            raise ValueError(f'batch_size ({batch_size}) must be at least '
+                             f'num_parts ({num_parts}): every part of a '
+                             'batch holds a triplet')
         edge_index = data[INTERACTS].edge_index
         if edge_label_index is None:
             edge_label_index = edge_index
@@ -155,9 +162,10 @@ class TripletBatches:
 
     def __len__(self) -> int:
         num = self.edge_label_index.size(1)
-        if self.drop_last:
-            return num // self.batch_size
-        return -(-num // self.batch_size)
+        full, rest = divmod(num, self.batch_size)
+        if self.drop_last or rest < self.num_parts:  # No part left empty.
+            return full
+        return full + 1
 
     def __iter__(self) -> Iterator[TripletBatch]:
         num = self.edge_label_index.size(1)
