@@ -154,15 +154,18 @@ class GradientExchange:
     With a loss summed over the batch, the sum of the processes' gradients
     is the gradient of the loss summed over the global batch: the update of
     one process that takes the whole batch. A sparse gradient (an embedding
-    table's, sparse in the rows) is coalesced first and then all-reduced as
-    ``gloo`` does it, an all-gather of its row indices and values, so the
+    table's, sparse in the rows) is coalesced, then every process's row
+    indices and values are all-gathered and summed (:meth:`_sum_sparse`,
+    what ``gloo``'s sparse all-reduce does, and NCCL has none), so the
     bytes sent scale with the distinct rows the step touched, not with the
     table.
 
     Attributes:
         bytes (int): Bytes of gradient this process contributed since the
             last :meth:`reset` (a dense bucket: its elements; a sparse
-            gradient: its ``[R]`` row indices and ``[R, d]`` values).
+            gradient: its ``[R]`` distinct row indices and ``[R, d]``
+            values, not counting the 8 bytes of :math:`R` itself). The
+            bytes each process receives are the others' contributions.
         steps (int): Steps since the last :meth:`reset` (counted on the
             first bucket of each step).
     """
@@ -180,11 +183,37 @@ class GradientExchange:
         if bucket.index() == 0:
             self.steps += 1
         if tensor.is_sparse:
-            tensor = tensor.coalesce()
-            self.bytes += (tensor.indices().numel() * tensor.indices(
-            ).element_size() + tensor.values().numel() *
-                           tensor.values().element_size())
-        else:
-            self.bytes += tensor.numel() * tensor.element_size()
+            out = torch.futures.Future()
+            out.set_result(self._sum_sparse(tensor.coalesce()))
+            return out
+        self.bytes += tensor.numel() * tensor.element_size()
         work = dist.all_reduce(tensor, async_op=True)
         return work.get_future().then(lambda fut: fut.value()[0])
+
+    def _sum_sparse(self, tensor: Tensor) -> Tensor:
+        r"""The sum over the processes of a coalesced gradient ``[N, d]``
+        sparse in the rows: every process's ``[R]`` row indices and
+        ``[R, d]`` values all-gathered (padded to the largest :math:`R`,
+        after an all-gather of the counts), concatenated in rank order and
+        coalesced, the same on every process. Works on any backend (NCCL
+        has no sparse all-reduce)."""
+        rows, values = tensor.indices()[0], tensor.values()
+        count = torch.tensor([rows.numel()], device=rows.device)
+        counts = [torch.empty_like(count) for _ in range(dist.get_world_size())]
+        dist.all_gather(counts, count)
+        counts = [int(c) for c in counts]
+        size = max(counts)
+        padded_rows = rows.new_zeros(size)
+        padded_rows[:rows.numel()] = rows
+        padded_values = values.new_zeros((size, *values.shape[1:]))
+        padded_values[:rows.numel()] = values
+        self.bytes += (rows.numel() * rows.element_size() +
+                       values.numel() * values.element_size())
+        all_rows = [torch.empty_like(padded_rows) for _ in counts]
+        all_values = [torch.empty_like(padded_values) for _ in counts]
+        dist.all_gather(all_rows, padded_rows)
+        dist.all_gather(all_values, padded_values)
+        rows = torch.cat([r[:c] for r, c in zip(all_rows, counts)])
+        values = torch.cat([v[:c] for v, c in zip(all_values, counts)])
+        return torch.sparse_coo_tensor(rows.unsqueeze(0), values,
+                                       tensor.shape).coalesce()
