@@ -216,4 +216,5 @@ class GradientExchange:
         rows = torch.cat([r[:c] for r, c in zip(all_rows, counts)])
         values = torch.cat([v[:c] for v, c in zip(all_values, counts)])
         return torch.sparse_coo_tensor(rows.unsqueeze(0), values,
-                                       tensor.shape).coalesce()
+                                       tensor.shape,
+                                       check_invariants=False).coalesce()
