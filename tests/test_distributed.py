@@ -248,6 +248,9 @@ def test_several_processes_without_the_flag_is_one_error(
     one_error(capsys, cli.main(['train', '--output-dir',
                                 str(tmp_path / 'run')]),
               'torchrun as 2 processes', 'give --distributed')
+    monkeypatch.setenv('RANK', '1')  # The other process leaves it to rank 0.
+    assert cli.main(['train', '--output-dir', str(tmp_path / 'run')]) == 2
+    assert capsys.readouterr().err == ''
 
 
 def test_distributed_with_loader_workers_is_one_error(one_process, tmp_path,

@@ -16,6 +16,8 @@ import os.path as osp
 from dataclasses import fields
 from typing import Dict, List, Optional
 
+import torch.distributed
+
 from hlr_graph import distributed
 from hlr_graph.cli.common import (
     ERRORS,
@@ -294,6 +296,17 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     (``WORLD_SIZE`` above 1, or ``--distributed``) in every process, rank
     ``0`` alone settling the folder, printing and writing, the others
     leaving a mistake's ``error:`` line to it."""
+    try:
+        return _launch(args, parser)
+    except Exception as e:
+        rank = (distributed.rank() if torch.distributed.is_initialized()
+                else int(os.environ.get('RANK', '0') or 0))
+        if rank != 0 and is_mistake(e, ERRORS):
+            raise SystemExit(2) from None  # Rank 0 says it.
+        raise
+
+
+def _launch(args: argparse.Namespace, parser: ArgumentParser) -> int:
     missing = distributed.missing_environment()
     if args.distributed and missing:
         raise UsageError(
@@ -306,12 +319,7 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     started = not missing and (args.distributed or size > 1)
     if started:
         distributed.init()
-    try:
-        code = _run(args, parser)
-    except Exception as e:
-        if started and not distributed.is_main() and is_mistake(e, ERRORS):
-            raise SystemExit(2) from None  # Rank 0 says it.
-        raise
+    code = _run(args, parser)
     if started:
         distributed.close()
     return code
