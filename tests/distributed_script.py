@@ -9,6 +9,9 @@ into the folder given, for the test to compare across processes.
   so that a file of rank 1 would show that it wrote;
 * ``batch-{rank}.pt``: this process's part of the first batch, and the
   number of batches of an epoch;
+* ``ranked-{rank}.pt``: the test lists of an (untrained) HLR, which reads
+  histories, ranked by the processes together and by this one alone, for
+  all test users and for one (a process then ranks no user);
 * ``resumed-{rank}.pt``: 2 epochs with ``'sparse_adam'`` into one shared
   checkpoint, then resumed to 3 (to compare with the 3 epochs above).
 
@@ -23,7 +26,8 @@ import torch
 from hlr_graph import distributed
 from hlr_graph.data import load_dataset
 from hlr_graph.data.graph import ITEM, USER, split_edges
-from hlr_graph.models import CML
+from hlr_graph.evaluation import Evaluator
+from hlr_graph.models import CML, HLR
 from hlr_graph.train import TrainConfig, Trainer
 
 
@@ -63,6 +67,16 @@ def main(folder: str):
                     osp.join(folder, f'{optimizer}-checkpoint-{rank}.pt'),
                     osp.join(folder, f'{optimizer}-model-{rank}.pt'))
         torch.save(out, osp.join(folder, f'{optimizer}-{rank}.pt'))
+    torch.manual_seed(0)
+    hlr = HLR(data[USER].num_nodes, data[ITEM].num_nodes, embedding_dim=16,
+              num_memories=4, max_history=10)
+    ranked = {}
+    for users in (None, 1):
+        for together in (True, False):
+            ranked[users, together] = Evaluator(
+                data, 'test', num_cohorts=0, max_users=users,
+                distributed=together).rank(hlr)
+    torch.save(ranked, osp.join(folder, f'ranked-{rank}.pt'))
     shared = (osp.join(folder, 'checkpoint.pt'), osp.join(folder, 'model.pt'))
     train('sparse_adam', 2, *shared)
     distributed.barrier()  # Rank 0's checkpoint is written.

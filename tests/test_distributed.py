@@ -2,7 +2,8 @@ r"""Training in several processes with ``torch.distributed`` (gloo on the
 CPU): one process of a group trains as a run without it, bit for bit; the
 bytes a sparse step exchanges do not grow with the tables; two real
 processes (``torchrun --nproc_per_node=2``) share out every batch, keep
-identical replicas, resume exactly, and let rank 0 alone write; the main
+identical replicas, rank the lists one process ranks, resume exactly, and
+let rank 0 alone write; the main
 job in two processes learns, and lands within a stated tolerance of the
 one-process run with the same global batch."""
 import json
@@ -145,6 +146,16 @@ def test_two_processes_share_batches_keep_replicas_equal_and_resume(
     edges = split_edges(data, 'train').size(1)
     assert edges % batch_size == 1
     assert parts[0]['batches'] == parts[1]['batches'] == edges // batch_size
+
+    for rank in (0, 1):  # The lists of one process, whatever the share.
+        ranked = torch.load(tmp_path / f'ranked-{rank}.pt')
+        for users in (None, 1):
+            together, alone = ranked[users, True], ranked[users, False]
+            assert together[0].size(0) == (1 if users else
+                                           split_edges(data, 'test')[0]
+                                           .unique().numel())
+            assert torch.equal(together[0], alone[0])
+            assert torch.equal(together[1], alone[1])
 
     for name in ('adam', 'sparse_adam', 'resumed'):
         rank0, rank1 = (torch.load(tmp_path / f'{name}-{rank}.pt')

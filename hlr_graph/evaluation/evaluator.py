@@ -135,12 +135,17 @@ class Evaluator:
                 history = torch.stack([history[0, keep],
                                        history[1, keep] - start])
             progress = progress and dist.is_main()
-        with Progress(users.numel(), f'ranking ({self.split})', 'users',
-                      enabled=progress) as bar:
-            items, scores = rank_items(
-                model.score, users.to(model.device), k or max(self.ks),
-                self.num_items, self.known, history, self.max_scores,
-                progress=bar if progress else None)
+        k = k or max(self.ks)
+        if users.numel() == 0:  # More processes than users.
+            items = torch.empty((0, k), dtype=torch.long)
+            scores = torch.empty((0, k))
+        else:
+            with Progress(users.numel(), f'ranking ({self.split})', 'users',
+                          enabled=progress) as bar:
+                items, scores = rank_items(
+                    model.score, users.to(model.device), k, self.num_items,
+                    self.known, history, self.max_scores,
+                    progress=bar if progress else None)
         if counts is not None:
             items = dist.all_gather_rows(items, counts)
             scores = dist.all_gather_rows(scores, counts)
