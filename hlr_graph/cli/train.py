@@ -6,14 +6,21 @@ Flags map onto :class:`~hlr_graph.train.Experiment` and
 keeps the dataclass default, or the authors' setting for a model flag, or,
 with ``--resume``, the stopped run's value. A finished run in
 ``--output-dir`` is replaced only with ``--overwrite``, and stays until the
-new run has its first checkpoint."""
+new run has its first checkpoint. Under ``torchrun`` with ``--distributed``,
+the processes train one model together and rank ``0`` alone prints and
+writes (``docs/scaling.md``)."""
 import argparse
 import importlib.util
+import os
 import os.path as osp
 from dataclasses import fields
 from typing import Dict, List, Optional
 
+import torch.distributed
+
+from hlr_graph import distributed
 from hlr_graph.cli.common import (
+    ERRORS,
     add_evaluation_arguments,
     check_folder,
     command,
@@ -35,6 +42,7 @@ from hlr_graph.data.cli import (
     dataset_name,
     exit_with,
     integer,
+    is_mistake,
     number,
     refuse_changes,
 )
@@ -68,7 +76,7 @@ r"""Flags (by ``dest``, the model argument's name) that override the
 authors' settings; :obj:`None` keeps them."""
 TRAIN_FLAGS = ('optimizer', 'epochs', 'batch_size', 'patience', 'select_by',
                'seed', 'device', 'eval_every', 'eval_users', 'num_workers',
-               'num_negatives')
+               'num_negatives', 'distributed')
 r"""Flags (by ``dest``) that set :class:`TrainConfig` fields."""
 EXPERIMENT_FLAGS = ('ks', 'metric_mode', 'num_cohorts', 'cohort_size',
                     'eval_users', 'save_recommendations')
@@ -173,6 +181,13 @@ def add_arguments(parser: ArgumentParser):
                        help='print validation NDCG@10 / Recall@10 every N '
                        'epochs (0: never, or every epoch with a metric '
                        '--select-by)')
+    train.add_argument('--distributed', action='store_true', default=None,
+                       help='train in the processes torchrun starts (torchrun '
+                       '--nproc_per_node=N ... --distributed): each takes '
+                       'its share of every batch of --batch-size triplets, '
+                       'gradients are summed across them, and rank 0 alone '
+                       'writes; gloo on CPU, NCCL on CUDA (--device cuda: '
+                       'the GPU of each LOCAL_RANK); see docs/scaling.md')
     train.add_argument('--resume', action='store_true',
                        help='continue the stopped run of --output-dir from '
                        'its checkpoint.pt, with the settings of its run.json')
@@ -292,7 +307,77 @@ def check_optimizer(model: str, optimizer: str, parser: ArgumentParser):
 
 
 def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
-    r"""Runs ``train`` with the parsed flags :obj:`args`."""
+    r"""Runs ``train`` with the parsed flags :obj:`args`; under ``torchrun``
+    (``WORLD_SIZE`` above 1, or ``--distributed``) in every process, rank
+    ``0`` alone settling the folder, printing and writing, the others
+    leaving a mistake's ``error:`` line to it."""
+    try:
+        return _launch(args, parser)
+    except Exception as e:
+        rank = (distributed.rank() if torch.distributed.is_initialized()
+                else int(os.environ.get('RANK', '0') or 0))
+        if rank != 0 and is_mistake(e, ERRORS):
+            raise SystemExit(2) from None  # Rank 0 says it.
+        raise
+
+
+def _launch(args: argparse.Namespace, parser: ArgumentParser) -> int:
+    missing = distributed.missing_environment()
+    if args.distributed and missing:
+        raise UsageError(
+            f"--distributed: no {', '.join(missing)} in the environment: "
+            'start the processes with torchrun, e.g. torchrun '
+            '--nproc_per_node=2 examples/train_hlr.py ... --distributed')
+    size = distributed.launched_size()
+    if size > 1 and not (args.distributed or args.resume or missing):
+        check_launch(TrainConfig(), parser)  # Before waiting for the others.
+    started = not missing and (args.distributed or size > 1)
+    if started:
+        distributed.init()
+    code = _run(args, parser)
+    if started:
+        distributed.close()
+    return code
+
+
+def check_launch(train: TrainConfig, parser: ArgumentParser):
+    r"""Raises :class:`UsageError` when how the processes were started
+    does not fit :obj:`train`: several processes of ``torchrun`` without
+    :attr:`~TrainConfig.distributed` (each would train alone, writing the
+    same files), or distributed training without torchrun's environment,
+    with loader workers, or with every process on one numbered GPU."""
+    size = distributed.launched_size()
+    flag = parser.flag('distributed')
+    if not train.distributed:
+        if size > 1:
+            raise UsageError(
+                f'started by torchrun as {size} processes without {flag}: '
+                f'each would train alone and write the same files; give '
+                f'{flag}')
+        return
+    missing = distributed.missing_environment()
+    if missing:
+        raise UsageError(
+            f"the run trains with {flag}, but there is no "
+            f"{', '.join(missing)} in the environment: start it with "
+            'torchrun')
+    if train.num_workers:
+        raise UsageError(f"{flag} draws the batches in each process: "
+                         f"{parser.flag('num_workers')} must be 0")
+    if train.batch_size < size:
+        raise UsageError(f"{parser.flag('batch_size')} {train.batch_size} "
+                         f'is the global batch, shared out over {size} '
+                         f'processes: it must be at least {size}')
+    device = distributed.process_device(train.device)
+    if device.type == 'cuda' and train.device != 'cuda' and int(
+            os.environ.get('LOCAL_WORLD_SIZE', '1')) > 1:
+        raise UsageError(f"{parser.flag('device')} {train.device} with "
+                         f'{flag}: give --device cuda, and each process '
+                         'takes the GPU of its LOCAL_RANK')
+
+
+def _run(args: argparse.Namespace, parser: ArgumentParser) -> int:
+    main = distributed.is_main()
     out = output_dir(args)
     check_folder(out, '--output-dir')
     if args.plot:
@@ -302,8 +387,9 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         raise UsageError('--model als needs the implicit library: pip install '
                          '"hlr_graph[als]" (pip install -e ".[als]" in a '
                          'clone)')
-    if osp.isdir(out):
+    if osp.isdir(out) and main:
         recover_run(out)  # A replacement that was killed.
+    distributed.barrier()  # Every process reads the folder as it is now.
     if args.resume:
         if args.overwrite:
             raise UsageError('--overwrite starts a new run, --resume '
@@ -315,6 +401,7 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         exp = experiment_from_args(args)
         check_model_flags(exp.model, exp.hyperparameters, parser)
         check_optimizer(exp.model, exp.train.optimizer, parser)
+    check_launch(exp.train, parser)
     try:
         results = run_experiment(exp)
     except NonFiniteLossError as e:
@@ -327,6 +414,8 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
             raise
         return exit_with(f'interrupted: continue with hlr-graph train '
                          f'--resume --output-dir {out}', 130)
+    if not main:
+        return 0
     print(format_table(results))
     note_cutoffs('--ks', exp.ks, results['data']['items'])
     if args.plot:

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from hlr_graph import distributed as dist
 from hlr_graph.data.graph import (
     ITEM,
     USER,
@@ -59,6 +60,11 @@ class Evaluator:
         max_users (int, optional): Evaluate a random subset of this many
             users only (for quick checks; reported in the results).
         max_scores (int): Scores held in memory at once.
+        distributed (bool): Rank in the processes of the initialised
+            :mod:`torch.distributed` group: each ranks its contiguous share
+            of :attr:`users` (:func:`~hlr_graph.distributed.share`) and
+            every process gets all the lists (gathered), the same lists as
+            one process ranking them all. (default: :obj:`False`)
     """
     def __init__(
         self,
@@ -71,6 +77,7 @@ class Evaluator:
         seed: int = 2021,
         max_users: Optional[int] = None,
         max_scores: int = MAX_SCORES,
+        distributed: bool = False,
     ):
         self.split, self.ks, self.metric_mode = split, tuple(ks), metric_mode
         self.num_items = data[ITEM].num_nodes
@@ -86,6 +93,7 @@ class Evaluator:
         self.cohorts = (make_cohorts(users, num_cohorts, cohort_size, seed)
                         if num_cohorts > 0 else [])
         self.seed, self.max_scores = seed, max_scores
+        self.distributed = distributed
 
     @torch.no_grad()
     def rank(self, model: Recommender, k: Optional[int] = None,
@@ -96,6 +104,10 @@ class Evaluator:
         Models that read histories get ``[2, E]`` history edges ``(source,
         target)`` = (history item, row in :attr:`users`) of the known
         interactions (:meth:`~hlr_graph.loader.HistorySampler.sample_rows`).
+
+        With :obj:`distributed`, this process ranks its share of the users
+        (with the histories drawn for all of them, so the lists do not
+        depend on the number of processes) and gathers the others'.
 
         Args:
             model (Recommender): The model.
@@ -111,12 +123,32 @@ class Evaluator:
             history = HistorySampler(
                 self.known, model.max_history,
                 model.history_sampling).sample_rows(self.users, generator)
-        with Progress(self.users.numel(), f'ranking ({self.split})', 'users',
-                      enabled=progress) as bar:
-            items, scores = rank_items(
-                model.score, self.users.to(model.device), k or max(self.ks),
-                self.num_items, self.known, history, self.max_scores,
-                progress=bar if progress else None)
+        users, counts = self.users, None
+        if self.distributed:
+            size = dist.world_size()
+            bounds = [dist.share(users.numel(), r, size) for r in range(size)]
+            counts = [end - start for start, end in bounds]
+            start, end = bounds[dist.rank()]
+            users = users[start:end]
+            if history is not None:  # Rows of this share, renumbered.
+                keep = (history[1] >= start) & (history[1] < end)
+                history = torch.stack([history[0, keep],
+                                       history[1, keep] - start])
+            progress = progress and dist.is_main()
+        k = k or max(self.ks)
+        if users.numel() == 0:  # More processes than users.
+            items = torch.empty((0, k), dtype=torch.long)
+            scores = torch.empty((0, k))
+        else:
+            with Progress(users.numel(), f'ranking ({self.split})', 'users',
+                          enabled=progress) as bar:
+                items, scores = rank_items(
+                    model.score, users.to(model.device), k, self.num_items,
+                    self.known, history, self.max_scores,
+                    progress=bar if progress else None)
+        if counts is not None:
+            items = dist.all_gather_rows(items, counts)
+            scores = dist.all_gather_rows(scores, counts)
         return items.cpu(), scores.cpu()
 
     def measure(self, items: Tensor, users: Optional[Tensor] = None

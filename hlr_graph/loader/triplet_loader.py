@@ -104,6 +104,20 @@ class TripletBatches:
         num_negatives (int): :math:`K` negatives per triplet, each avoiding
             the user's :obj:`positives` (``[B, K]`` :attr:`TripletBatch.neg`
             when above ``1``). (default: ``1``)
+        sampler_seed (int, optional): Seeds the sampler (its negatives and
+            histories) apart from the shuffling (default: :obj:`seed`).
+        part (int): Yield part :obj:`part` of each batch (default: ``0``).
+        num_parts (int): Cut each batch of :obj:`batch_size` supervision
+            edges into this many contiguous parts, of sizes that differ by
+            at most one (:func:`torch.tensor_split`), and yield the triplets
+            of part :obj:`part` only. With the same :obj:`seed` and
+            :obj:`batch_size` (the global batch), the processes of a
+            distributed run, each with its own :obj:`part` and
+            :obj:`sampler_seed`, share out the very batches of one process.
+            Every part holds a triplet: :obj:`batch_size` must be at least
+            :obj:`num_parts`, and a last batch of fewer supervision edges
+            than :obj:`num_parts` is left out. (default: ``1``, the whole
+            batch)
     """
     def __init__(
         self,
@@ -119,18 +133,30 @@ class TripletBatches:
         drop_last: bool = False,
         device=None,
         num_negatives: int = 1,
+        sampler_seed: Optional[int] = None,
+        part: int = 0,
+        num_parts: int = 1,
     ):
+        if not 0 <= part < num_parts:
+            raise ValueError(f'part must be in [0, num_parts={num_parts}), '
+                             f'got {part}')
+        if batch_size < num_parts:
+            raise ValueError(f'batch_size ({batch_size}) must be at least '
+                             f'num_parts ({num_parts}): every part of a '
+                             'batch holds a triplet')
         edge_index = data[INTERACTS].edge_index
         if edge_label_index is None:
             edge_label_index = edge_index
         self.link_sampler = TripletSampler(
             edge_index, data[USER].num_nodes, data[ITEM].num_nodes,
-            max_history, history_sampling, positives, seed, device,
+            max_history, history_sampling, positives,
+            seed if sampler_seed is None else sampler_seed, device,
             num_negatives)
         self.device = self.link_sampler.device
         self.edge_label_index = edge_label_index.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = (batch_size, shuffle,
                                                          drop_last)
+        self.part, self.num_parts = part, num_parts
         # The shuffling stream, as a DataLoader's generator (on the CPU:
         # the same draws as TripletLoader's).
         self.generator = torch.Generator(self.device)
@@ -141,9 +167,10 @@ class TripletBatches:
 
     def __len__(self) -> int:
         num = self.edge_label_index.size(1)
-        if self.drop_last:
-            return num // self.batch_size
-        return -(-num // self.batch_size)
+        full, rest = divmod(num, self.batch_size)
+        if self.drop_last or rest < self.num_parts:  # No part left empty.
+            return full
+        return full + 1
 
     def __iter__(self) -> Iterator[TripletBatch]:
         num = self.edge_label_index.size(1)
@@ -159,6 +186,9 @@ class TripletBatches:
             else:
                 user, pos = self.edge_label_index[:, order[
                     i * self.batch_size:(i + 1) * self.batch_size]]
+            if self.num_parts > 1:
+                user = user.tensor_split(self.num_parts)[self.part]
+                pos = pos.tensor_split(self.num_parts)[self.part]
             yield self.link_sampler.sample(user, pos)
         if order is not None:  # A finished pass of a DataLoader's
             # RandomSampler draws one more (empty) order; so does this:

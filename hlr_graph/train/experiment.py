@@ -21,6 +21,7 @@ import torch
 import torch_geometric
 from torch import Tensor
 
+from hlr_graph import distributed
 from hlr_graph.data.graph import ITEM, USER, split_edges
 from hlr_graph.data.registry import DATASETS, load_dataset
 from hlr_graph.evaluation.evaluator import Evaluator
@@ -138,6 +139,15 @@ def run_experiment(exp: Experiment) -> Dict:
     the folder is kept for :obj:`~Experiment.resume`. Resuming checks that
     the graph is the one of the run (:func:`check_graph`).
 
+    With :attr:`TrainConfig.distributed`, every process started by
+    ``torchrun`` runs this function: it joins the process group
+    (:func:`hlr_graph.distributed.init`), rank ``0`` loads (and caches) the
+    data set before the others read it, training and ranking are shared
+    out (:class:`~hlr_graph.train.Trainer`,
+    :class:`~hlr_graph.evaluation.Evaluator`), and rank ``0`` alone writes
+    the run's files (:obj:`output_dir` must be a folder every process
+    reads, to resume). Every process returns the same results.
+
     Raises:
         ValueError: A split of the data set is empty, or (resuming) the
             data changed since the run.
@@ -145,8 +155,16 @@ def run_experiment(exp: Experiment) -> Dict:
     out = exp.output_dir
     if exp.resume and not out:
         raise ValueError('resume needs the output_dir of the stopped run')
-    dataset = load_dataset(exp.dataset, log=exp.train.log,
+    many = exp.train.distributed
+    if many:
+        distributed.init()
+    main = distributed.is_main()
+    if many and not main:
+        distributed.barrier()  # Rank 0 processes the data set first.
+    dataset = load_dataset(exp.dataset, log=exp.train.log and main,
                            **exp.data_options)
+    if many and main:
+        distributed.barrier()
     check_splits(dataset, ('train', 'val', 'test') if exp.test
                  else ('train', 'val'))
     if exp.resume:
@@ -160,6 +178,7 @@ def run_experiment(exp: Experiment) -> Dict:
     if out:
         train = replace(train, checkpoint=osp.join(out, CHECKPOINT_FILE),
                         best_weights=osp.join(out, WEIGHTS_FILE))
+    if out and main:
         created = _make_dirs(out)
         recover_run(out)
         if not exp.resume:
@@ -169,7 +188,7 @@ def run_experiment(exp: Experiment) -> Dict:
     try:
         results = _run(exp, dataset, data, arguments, train)
     except BaseException:
-        if out and not osp.exists(osp.join(out, CHECKPOINT_FILE)):
+        if out and main and not osp.exists(osp.join(out, CHECKPOINT_FILE)):
             _remove_run(out, created, keep_record=exp.resume)
         if aside:
             recover_run(out)  # Back in place, or gone after a checkpoint.
@@ -188,7 +207,8 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
     fit = Trainer(model, data, train).fit(resume=resume)
 
     valid = Evaluator(data, 'val', exp.ks, exp.metric_mode, num_cohorts=0,
-                      max_users=exp.eval_users).evaluate(model)
+                      max_users=exp.eval_users,
+                      distributed=train.distributed).evaluate(model)
     results = {
         'dataset': dataset.name,
         'model': exp.model,
@@ -216,7 +236,8 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
         tic = time.perf_counter()
         evaluator = Evaluator(data, 'test', exp.ks, exp.metric_mode,
                               exp.num_cohorts, exp.cohort_size,
-                              max_users=exp.eval_users)
+                              max_users=exp.eval_users,
+                              distributed=train.distributed)
         items, scores = evaluator.rank(model, progress=train.progress)
         report = evaluator.report(items)
         results.update({
@@ -226,7 +247,7 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
             'test_cohorts': report.get('cohorts', {}),
             'cohort_size': report.get('cohort_size'),
         })
-    if exp.output_dir:
+    if exp.output_dir and distributed.is_main():
         if exp.test and exp.save_recommendations:
             _write_lists(data, evaluator.users, items, scores, exp.output_dir)
         write_json(results, osp.join(exp.output_dir, RESULTS_FILE))
@@ -307,6 +328,7 @@ def _environment(device: str) -> Dict:
             'torch_geometric': torch_geometric.__version__,
             'device': device, 'accelerator': accelerator,
             'threads': torch.get_num_threads(),
+            'processes': distributed.world_size(),
             'machine': platform.machine(), 'argv': sys.argv}
 
 

@@ -8,6 +8,7 @@ import os
 import os.path as osp
 import random
 import time
+import warnings
 import zlib
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from hlr_graph import distributed
 from hlr_graph.data.batch import TripletBatch
 from hlr_graph.data.graph import known_edges, split_edges
 from hlr_graph.evaluation.evaluator import Evaluator
@@ -104,6 +106,20 @@ class TrainConfig:
             plain ``state_dict``), whenever the kept epoch changes, and
             after a closed-form fit.
         log (bool): Print one line per epoch. (default: :obj:`True`)
+        distributed (bool): Train in the processes of the initialised
+            :mod:`torch.distributed` process group (started by ``torchrun``,
+            :func:`hlr_graph.distributed.init`), one replica of the model
+            each: every step, each process takes its contiguous share of
+            the :obj:`batch_size` triplets one process would take (the same
+            global batch; its own negatives and histories, seeded by
+            :func:`~hlr_graph.distributed.process_seed`), and
+            :class:`~torch.nn.parallel.DistributedDataParallel` sums the
+            gradients (:class:`~hlr_graph.distributed.GradientExchange`:
+            with ``'sparse_adam'`` the table rows the step touched, not the
+            tables), so every replica takes the same update. Validation
+            loss and metrics are shared out likewise and gathered; rank
+            ``0`` alone writes the checkpoint and prints. Needs
+            :obj:`num_workers` ``0``. (default: :obj:`False`)
     """
     epochs: int = 100
     batch_size: int = 1000
@@ -121,6 +137,7 @@ class TrainConfig:
     checkpoint: Optional[str] = None
     best_weights: Optional[str] = None
     log: bool = True
+    distributed: bool = False
 
 
 def build_optimizer(parameters: Iterable[Tensor],
@@ -278,12 +295,47 @@ class Trainer:
     continues from it: a run killed at any moment and resumed ends with the
     same weights and losses, bit for bit, as a run never interrupted (on
     one CPU thread, where floating-point sums have a fixed order).
+
+    With :attr:`TrainConfig.distributed`, every process of the
+    :mod:`torch.distributed` group runs a :class:`Trainer` on the same
+    model and data; they train one model together (each on its share of
+    every batch, the replicas kept identical) and rank ``0`` alone writes
+    the checkpoint and the kept weights and prints. The checkpoint holds
+    every process's random streams, so it resumes with the same number of
+    processes, from a folder all of them read.
     """
     def __init__(self, model: Recommender, data: HeteroData,
                  config: Optional[TrainConfig] = None):
         self.model, self.data = model, data
         self.config = config or TrainConfig()
         self.device = torch.device(self.config.device)
+        self.rank, self.world_size = 0, 1
+        self.exchange: Optional[distributed.GradientExchange] = None
+        self._replica: Optional[torch.nn.Module] = None
+        if self.config.distributed:
+            if not torch.distributed.is_initialized():
+                raise ValueError(
+                    'distributed training needs an initialised '
+                    'torch.distributed process group (start the processes '
+                    'with torchrun and call hlr_graph.distributed.init)')
+            if self.config.num_workers:
+                raise ValueError('distributed training draws the batches in '
+                                 'each process: num_workers must be 0, got '
+                                 f'{self.config.num_workers}')
+            self.rank = distributed.rank()
+            self.world_size = distributed.world_size()
+            self.device = distributed.process_device(self.config.device)
+            if self.device.type == 'cuda':
+                torch.cuda.set_device(self.device)
+        self.main = self.rank == 0
+
+    @property
+    def _log(self) -> bool:
+        return self.config.log and self.main
+
+    @property
+    def _progress(self) -> bool:
+        return self.config.progress and self.main
 
     def loader(self, split: str) -> Union[TripletBatches, TripletLoader]:
         r"""The triplet batches of :obj:`split` (``'train'``: shuffled;
@@ -293,7 +345,10 @@ class Trainer:
         device (:class:`~hlr_graph.loader.TripletBatches`) without loader
         workers, by a :class:`~hlr_graph.loader.TripletLoader` in
         :attr:`TrainConfig.num_workers` processes otherwise. On the CPU
-        both give the same batches."""
+        both give the same batches. With :attr:`TrainConfig.distributed`,
+        this process's part of each batch
+        (:class:`~hlr_graph.loader.TripletBatches` with :obj:`part` its rank,
+        :obj:`num_parts` the world size, and its own sampler seed)."""
         cfg, model = self.config, self.model
         kwargs = dict(
             edge_label_index=split_edges(self.data, split),
@@ -307,6 +362,12 @@ class Trainer:
             batch_size=cfg.batch_size,
             shuffle=split == 'train',
         )
+        if cfg.distributed:
+            return TripletBatches(
+                self.data, device=self.device, part=self.rank,
+                num_parts=self.world_size, sampler_seed=distributed.
+                process_seed(kwargs['seed'], self.rank),
+                num_negatives=cfg.num_negatives, **kwargs)
         if cfg.num_workers == 0:
             return TripletBatches(self.data, device=self.device,
                                   num_negatives=cfg.num_negatives, **kwargs)
@@ -324,7 +385,7 @@ class Trainer:
         name = 'training' if optimizer is not None else 'validation'
         total, count = 0.0, 0
         with Progress(len(loader), f'epoch {epoch}' if optimizer else
-                      f'valid {epoch}', 'batches', cfg.progress) as bar:
+                      f'valid {epoch}', 'batches', self._progress) as bar:
             for step, batch in enumerate(loader, 1):
                 if not isinstance(batch, TripletBatch):  # A subgraph.
                     batch = TripletBatch.from_hetero(batch).to(self.device)
@@ -333,12 +394,14 @@ class Trainer:
                         loss = self.model.loss(batch)
                 else:
                     loss = self.train_step(batch, optimizer)
-                value = loss.item()
+                value, size = loss.item(), batch.user.numel()
+                if cfg.distributed:  # The global batch's, on every rank.
+                    value, size = distributed.all_reduce_sum((value, size))
                 if not math.isfinite(value):
                     raise self._non_finite(name, value, epoch, step,
                                            len(loader))
                 total += value
-                count += batch.user.numel()
+                count += int(size)
                 bar.update(loss=f'{total / count:.4f}')
         return total / max(count, 1)
 
@@ -348,7 +411,10 @@ class Trainer:
         the loss, its gradients, the update, and the projection of what the
         update changed. Returns the loss."""
         optimizer.zero_grad()
-        loss = self.model.loss(batch)
+        if self._replica is not None:  # Gradients summed over processes.
+            loss = self._replica(batch)
+        else:
+            loss = self.model.loss(batch)
         loss.backward()
         rows = optimizer.step()
         if rows is None:
@@ -401,13 +467,14 @@ class Trainer:
                              f"'{cfg.optimizer}'")
         if not any(p.requires_grad for p in model.parameters()):
             model.fit(split_edges(self.data, 'train').to(self.device))
-            if cfg.best_weights:
+            if cfg.best_weights and self.main:
                 save_atomic(model.state_dict(), cfg.best_weights)
             return {'best_epoch': 0, 'best_valid_loss': None, 'epochs': [],
                     'seconds': time.perf_counter() - start}
         try:
             return self._fit_by_gradient(resume, start)
         finally:
+            self._replica = None
             model.sparse_gradients_(False)
 
     def _fit_by_gradient(self, resume: bool, start: float) -> Dict:
@@ -431,9 +498,12 @@ class Trainer:
                              f'{cfg.select_by}')
         train_loader, val_loader = self.loader('train'), self.loader('val')
         monitor = (Evaluator(self.data, 'val', ks=(10, ), num_cohorts=0,
-                             max_users=cfg.eval_users)
+                             max_users=cfg.eval_users,
+                             distributed=cfg.distributed)
                    if eval_every > 0 else None)
         optimizer = build_optimizers(model, cfg.lr, cfg.optimizer)
+        if cfg.distributed:  # After the tables turned sparse or dense.
+            self._replica, self.exchange = _replicate(model)
         settings = self._settings()
 
         best, best_epoch, best_state = -float('inf'), 0, None
@@ -442,7 +512,8 @@ class Trainer:
         if resume and cfg.checkpoint and osp.exists(cfg.checkpoint):
             state = load_checkpoint(cfg.checkpoint)
             for path in (cfg.checkpoint, cfg.best_weights):
-                _remove_partial_saves(path)
+                if self.main:
+                    _remove_partial_saves(path)
             _check_settings(cfg.checkpoint, {'optimizer': 'adam',
                                              **state['settings']}, settings)
             done, records = state['epoch'], state['records']
@@ -456,25 +527,27 @@ class Trainer:
             if best_epoch:
                 best = state['best_value']
             seconds = state['seconds']
-            set_rng_state(state['rng'], train_loader)
-            if best_state is not None and cfg.best_weights:
+            set_rng_state(state['rng'][self.rank] if cfg.distributed
+                          else state['rng'], train_loader)
+            if best_state is not None and cfg.best_weights and self.main:
                 save_atomic(best_state, cfg.best_weights)  # Agree with it.
             write(f'resuming from epoch {done} of {cfg.checkpoint}',
-                  cfg.log)
+                  self._log)
 
         if done and (done == cfg.epochs or self._patience_ran_out(
                 done, best_epoch)):
             write(f'{cfg.checkpoint} holds a finished run ({done} epochs, '
-                  f'kept epoch {best_epoch}): nothing left to train', cfg.log)
+                  f'kept epoch {best_epoch}): nothing left to train',
+                  self._log)
             done = cfg.epochs
         for epoch in range(done + 1, cfg.epochs + 1):
             tic = time.perf_counter()
             model.train()
             train_loss = self._epoch(train_loader, epoch, optimizer)
             model.eval()
-            for generator in (val_loader.generator,
-                              val_loader.link_sampler.generator):
-                generator.manual_seed(cfg.seed + 1)  # Same triplets.
+            val_loader.generator.manual_seed(cfg.seed + 1)  # Same triplets.
+            val_loader.link_sampler.generator.manual_seed(
+                distributed.process_seed(cfg.seed + 1, self.rank))
             valid_loss = self._epoch(val_loader, epoch, None)
             record = {'epoch': epoch, 'train_loss': train_loss,
                       'valid_loss': valid_loss}
@@ -489,11 +562,15 @@ class Trainer:
                 best, best_epoch = value, epoch
                 best_state = {k: v.detach().clone()
                               for k, v in model.state_dict().items()}
-                if cfg.best_weights:
+                if cfg.best_weights and self.main:
                     save_atomic(best_state, cfg.best_weights)
             record['seconds'] = time.perf_counter() - tic
             records.append(record)
             if cfg.checkpoint:
+                rng = get_rng_state(train_loader)
+                if cfg.distributed:  # Every rank's streams.
+                    rng = distributed.all_gather_objects(rng)
+            if cfg.checkpoint and self.main:
                 save_atomic({
                     'format': CHECKPOINT_FORMAT,
                     'settings': settings,
@@ -505,14 +582,14 @@ class Trainer:
                     'best_model': best_state,
                     'records': records,
                     'seconds': seconds + time.perf_counter() - start,
-                    'rng': get_rng_state(train_loader),
+                    'rng': rng,
                 }, cfg.checkpoint)
             write(_summary(record, cfg.epochs, best_epoch,
                            -best if by_loss else best, cfg.select_by),
-                  cfg.log)
+                  self._log)
             if self._patience_ran_out(epoch, best_epoch):
                 write(f'no better validation {cfg.select_by} for '
-                      f'{cfg.patience} epochs: stopping', cfg.log)
+                      f'{cfg.patience} epochs: stopping', self._log)
                 break
 
         if best_state is None:
@@ -554,7 +631,39 @@ class Trainer:
             count, checksum = edge_checksum(self.data, split)
             settings[f'{split} interactions'] = count
             settings[f'{split} checksum'] = checksum
+        if cfg.distributed:  # Each process has its own random streams.
+            settings['processes'] = self.world_size
         return settings
+
+
+class _Loss(torch.nn.Module):
+    r"""The training loss of :obj:`model` as a module's forward pass, for
+    :class:`~torch.nn.parallel.DistributedDataParallel` to wrap."""
+    def __init__(self, model: Recommender):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: TripletBatch) -> Tensor:
+        return self.model.loss(batch)
+
+
+def _replicate(model: Recommender
+               ) -> Tuple[torch.nn.Module, 'distributed.GradientExchange']:
+    r""":obj:`model`'s loss wrapped in
+    :class:`~torch.nn.parallel.DistributedDataParallel` (rank ``0``'s
+    weights broadcast once; sparse table gradients where the model looks
+    its tables up sparsely; buffers, made from the graph on every rank,
+    never broadcast: LightGCN's sparse adjacency cannot be), with
+    gradients summed over the processes
+    (:class:`~hlr_graph.distributed.GradientExchange`), and that hook."""
+    from torch.nn.parallel import DistributedDataParallel
+    with warnings.catch_warnings():  # Its replacement syncs them at init.
+        warnings.simplefilter('ignore', FutureWarning)
+        replica = DistributedDataParallel(_Loss(model),
+                                          broadcast_buffers=False)
+    exchange = distributed.GradientExchange()
+    replica.register_comm_hook(None, exchange.hook)
+    return replica, exchange
 
 
 def edge_checksum(data: HeteroData, split: str) -> Tuple[int, int]:
