@@ -331,6 +331,10 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
 
 
 def _launch(args: argparse.Namespace, parser: ArgumentParser) -> int:
+    if args.refit and args.distributed:
+        raise UsageError(f"{parser.flag('refit')} with "
+                         f"{parser.flag('distributed')}: the refit trains in "
+                         'one process only; leave one of them out')
     missing = distributed.missing_environment()
     if args.distributed and missing:
         raise UsageError(
@@ -411,10 +415,6 @@ def _run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         check_model_flags(exp.model, exp.hyperparameters, parser)
         check_optimizer(exp.model, exp.train.optimizer, parser)
     check_launch(exp.train, parser)
-    if exp.refit and exp.train.distributed:
-        raise UsageError(f"{parser.flag('refit')} with "
-                         f"{parser.flag('distributed')}: the refit trains in "
-                         'one process only; leave one of them out')
     try:
         results = run_experiment(exp)
     except NonFiniteLossError as e:
