@@ -291,3 +291,27 @@ def test_default_run_is_not_a_refit(synthetic):
     assert 'refit' not in results and 'protocol' not in results
     assert experiment_module.SELECTION_WEIGHTS_FILE in \
         experiment_module.RUN_FILES
+
+
+def test_als_refits_on_train_and_validation(synthetic, tmp_path):
+    pytest.importorskip('implicit')
+    from hlr_graph.models.registry import (
+        build_model,
+        default_hyperparameters,
+        model_arguments,
+    )
+    out = tmp_path / 'als'
+    results = run_experiment(experiment(out, model='als', hyperparameters={}))
+    assert results['refit']['epochs'] == 0
+    view = refit_view(synthetic)
+    settings = default_hyperparameters('synthetic', 'als')
+    settings.pop('lr', None)
+    torch.manual_seed(3)
+    model = build_model('als', view['user'].num_nodes, view[ITEM].num_nodes,
+                        split_edges(view, 'train'),
+                        **model_arguments('als', **settings))
+    model.fit(split_edges(view, 'train'))
+    weights = torch.load(out / 'model.pt', weights_only=True)
+    assert weights.keys() == model.state_dict().keys()
+    assert all(torch.equal(weights[k], model.state_dict()[k])
+               for k in weights)
