@@ -18,6 +18,10 @@ split as CSV files with original ids, and with ``--plot`` PNGs of the
 losses and metrics. It lists them at the end; ``--quiet`` prints only the
 results table (and errors).
 
+With ``--refit`` the number of epochs is chosen on the validation split,
+the model is retrained from the same seed on training + validation
+interactions for that many epochs, and the test is measured once, on it.
+
 A stopped run (killed, interrupted, out of time) continues where it was:
 
     python examples/train_hlr.py --output-dir runs/x --resume

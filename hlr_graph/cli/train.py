@@ -79,7 +79,7 @@ TRAIN_FLAGS = ('optimizer', 'epochs', 'batch_size', 'patience', 'select_by',
                'num_negatives', 'distributed')
 r"""Flags (by ``dest``) that set :class:`TrainConfig` fields."""
 EXPERIMENT_FLAGS = ('ks', 'metric_mode', 'num_cohorts', 'cohort_size',
-                    'eval_users', 'save_recommendations')
+                    'eval_users', 'save_recommendations', 'refit')
 r"""Flags (by ``dest``) that set :class:`Experiment` fields."""
 FREE_FLAGS = ('device', )
 r"""Flags that may differ from a stopped run's when resuming it: where it
@@ -188,6 +188,15 @@ def add_arguments(parser: ArgumentParser):
                        'gradients are summed across them, and rank 0 alone '
                        'writes; gloo on CPU, NCCL on CUDA (--device cuda: '
                        'the GPU of each LOCAL_RANK); see docs/scaling.md')
+    train.add_argument('--refit', action='store_true', default=None,
+                       help='choose the number of epochs E on the validation '
+                       'split (the kept epoch, by --select-by), then '
+                       'rebuild the model from the same --seed, train it on '
+                       'training + validation interactions for exactly E '
+                       'epochs with no selection (model.pt; the selection '
+                       "run's weights in selection_model.pt) and measure the "
+                       'test once, on it; closed-form models are fitted '
+                       'again on both')
     train.add_argument('--resume', action='store_true',
                        help='continue the stopped run of --output-dir from '
                        'its checkpoint.pt, with the settings of its run.json')
@@ -322,6 +331,10 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
 
 
 def _launch(args: argparse.Namespace, parser: ArgumentParser) -> int:
+    if args.refit and args.distributed:
+        raise UsageError(f"{parser.flag('refit')} with "
+                         f"{parser.flag('distributed')}: the refit trains in "
+                         'one process only; leave one of them out')
     missing = distributed.missing_environment()
     if args.distributed and missing:
         raise UsageError(
@@ -445,11 +458,17 @@ def check_replace(out: str, overwrite: bool):
 def format_table(results: dict) -> str:
     r"""The test metrics of :obj:`results` (``results.json``) as a table:
     one row per metric, one column per K."""
+    refit = results.get('refit')
+    trained = (f"best epoch {results['best_epoch']}, train "
+               f"{results['train_seconds']:.1f}s" if refit is None else
+               f"best epoch {results['best_epoch']} on validation, train "
+               f"{results['train_seconds']:.1f}s; refit on train + "
+               f"validation for {refit['epochs']} epochs, "
+               f"{refit['train_seconds']:.1f}s; test measured once")
     return format_metrics(
         run_title(results['model'], results['dataset'], results['split'],
                   results['split_seed'], results['seed'])
-        + f": best epoch {results['best_epoch']}, train "
-        f"{results['train_seconds']:.1f}s, eval "
+        + f": {trained}, eval "
         f"{results['eval_seconds']:.1f}s, {results['num_test_users']} test "
         f"users, {results['metric_mode']} metrics", results['test'])
 

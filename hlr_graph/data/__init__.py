@@ -25,6 +25,7 @@ from hlr_graph.data.graph import (
     USER,
     item_popularity,
     known_edges,
+    refit_view,
     split_edges,
 )
 from hlr_graph.data.interactions import DataFormatError, Interactions
@@ -34,6 +35,7 @@ __all__ = [
     'InteractionDataset', 'MissingDataError', 'DataFormatError',
     'Interactions', 'DATASETS', 'load_dataset', 'USER', 'ITEM', 'INTERACTS',
     'REV_INTERACTS', 'split_edges', 'known_edges', 'item_popularity',
+    'refit_view',
     'AmazonBook', 'AmazonRatings', 'Echonest', 'Gowalla', 'InteractionFile',
     'LastFM', 'MovieLens1M', 'MovieLens20M', 'MovieLens25M', 'MovieLens100K',
     'MovieLensLatestSmall', 'SyntheticMultiInterest', 'Yelp2018',

@@ -17,6 +17,7 @@ views of one ``[3, E_train]`` buffer (rows user, item, user), so that the
 reverse edges cost no memory (in the cache file either); both are
 contiguous, and an in-place change of one shows in the other.
 """
+import copy
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -94,6 +95,34 @@ def known_edges(data: HeteroData, split: str) -> Tensor:
     excluded from the ranking."""
     parts: Sequence[str] = ('train', 'val') if split == 'test' else ('train',)
     return torch.cat([split_edges(data, s) for s in parts], dim=1)
+
+
+def refit_view(data: HeteroData) -> HeteroData:
+    r"""The graph of a refit (``hlr-graph train --refit``): the training and
+    validation interactions together as training edges ``(source, target)``
+    = (user, item), sorted by user, then item, with their reverse edges
+    sharing one ``[3, E_train + E_val]`` buffer as in :func:`to_hetero_data`;
+    no validation interactions (``[2, 0]``) and the test ones as they are.
+
+    :obj:`data` is left as it is (a shallow copy: the node attributes and
+    the test edges are shared). A model built on the view's training edges
+    reads the training and validation interactions (LightGCN's graph,
+    TransCF's neighbourhoods), its loaders draw histories and negatives from
+    them, and :func:`known_edges` of ``'test'`` is the same set of
+    interactions as in :obj:`data`, so the test ranking excludes the same
+    items."""
+    edges = known_edges(data, 'test')
+    num_items = data[ITEM].num_nodes
+    order = torch.argsort(edges[0] * num_items + edges[1], stable=True)
+    out = copy.copy(data)
+    store = out[INTERACTS]
+    buffer = edges.new_empty((3, edges.size(1)))
+    buffer[:2] = edges[:, order]
+    buffer[2] = buffer[0]
+    store.edge_index = buffer[:2]
+    out[REV_INTERACTS].edge_index = buffer[1:]
+    store.val_edge_label_index = edges.new_empty((2, 0))
+    return out
 
 
 def item_popularity(data: HeteroData) -> Tensor:

@@ -4,7 +4,10 @@ test -> ``results.json`` (and the lists, for re-checking elsewhere).
 A run directory holds ``run.json`` (the experiment record, written when the
 run starts), ``checkpoint.pt`` (the training state, every epoch),
 ``model.pt`` (the kept epoch's weights) and, once finished,
-``results.json``. A run that replaces another keeps the old run's files in
+``results.json``; a refit (:attr:`Experiment.refit`) also holds
+``selection_model.pt`` (the selection run's kept weights) and
+``refit_checkpoint.pt`` (the refit's training state), and its ``model.pt``
+is the refit's. A run that replaces another keeps the old run's files in
 ``.replaced`` until it has a checkpoint of its own (:func:`recover_run`)."""
 import csv
 import json
@@ -22,7 +25,7 @@ import torch_geometric
 from torch import Tensor
 
 from hlr_graph import distributed
-from hlr_graph.data.graph import ITEM, USER, split_edges
+from hlr_graph.data.graph import ITEM, USER, refit_view, split_edges
 from hlr_graph.data.registry import DATASETS, load_dataset
 from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.models.base import Recommender
@@ -31,16 +34,21 @@ from hlr_graph.models.registry import (
     default_hyperparameters,
     model_arguments,
 )
+from hlr_graph.progress import write
 from hlr_graph.train.trainer import TrainConfig, Trainer, edge_checksum
 
 RUN_FILE, RESULTS_FILE = 'run.json', 'results.json'
 CHECKPOINT_FILE, WEIGHTS_FILE = 'checkpoint.pt', 'model.pt'
+SELECTION_WEIGHTS_FILE = 'selection_model.pt'
+REFIT_CHECKPOINT_FILE = 'refit_checkpoint.pt'
 LIST_FILES = ('recommendations.csv', 'train.csv', 'valid.csv', 'test.csv')
 PLOT_FILES = ('loss.png', 'valid_metrics.png', 'test_metrics.png')
-RUN_FILES = (RUN_FILE, CHECKPOINT_FILE, WEIGHTS_FILE, RESULTS_FILE,
-             *LIST_FILES, *PLOT_FILES)
+RUN_FILES = (RUN_FILE, CHECKPOINT_FILE, SELECTION_WEIGHTS_FILE,
+             REFIT_CHECKPOINT_FILE, WEIGHTS_FILE, RESULTS_FILE, *LIST_FILES,
+             *PLOT_FILES)
 r"""The files a run writes into its output directory, in that order (the
-plots with ``hlr-graph train --plot``)."""
+plots with ``hlr-graph train --plot``, ``selection_model.pt`` and
+``refit_checkpoint.pt`` with ``--refit``)."""
 REPLACED = '.replaced'
 r"""The sub-folder of a run directory that holds the files of the run a new
 run replaces, until the new one has its first checkpoint."""
@@ -80,7 +88,18 @@ class Experiment:
             that selection never sees them).
         resume (bool): Continue the stopped run of :obj:`output_dir` from
             its ``checkpoint.pt`` (build the experiment with
-            :meth:`from_record` of its ``run.json``).
+            :meth:`from_record` of its ``run.json``); a refit continues
+            from ``refit_checkpoint.pt`` once the selection run is done.
+        refit (bool): Choose the number of epochs on the validation split
+            (the kept epoch :math:`E^*` of an ordinary run, by the
+            validation loss or :attr:`TrainConfig.select_by`), then
+            rebuild the model from the same seed, train it on the training
+            and validation interactions together
+            (:func:`~hlr_graph.data.graph.refit_view`) for exactly
+            :math:`E^*` epochs with no selection, and measure the test
+            once, on that model; closed-form models are fitted again on
+            both. Needs :obj:`test`, and not
+            :attr:`TrainConfig.distributed`. (default: :obj:`False`)
     """
     dataset: str = 'synthetic'
     model: str = 'cml'
@@ -96,6 +115,7 @@ class Experiment:
     save_recommendations: bool = False
     test: bool = True
     resume: bool = False
+    refit: bool = False
 
     @classmethod
     def from_record(cls, record: Dict,
@@ -120,7 +140,8 @@ class Experiment:
             eval_users=record['eval_users'],
             output_dir=output_dir,
             save_recommendations=record['save_recommendations'],
-            test=record['test'], resume=output_dir is not None)
+            test=record['test'], resume=output_dir is not None,
+            refit=record.get('refit', False))
 
 
 def run_experiment(exp: Experiment) -> Dict:
@@ -148,13 +169,30 @@ def run_experiment(exp: Experiment) -> Dict:
     the run's files (:obj:`output_dir` must be a folder every process
     reads, to resume). Every process returns the same results.
 
+    With :attr:`~Experiment.refit`, the selection run keeps its weights in
+    ``selection_model.pt`` (its checkpoint is ``checkpoint.pt``), the refit
+    writes ``refit_checkpoint.pt`` every epoch and its weights to
+    ``model.pt``, and the results add ``'protocol': 'refit'`` and a
+    ``'refit'`` entry (:func:`run_refit`); ``best_epoch``,
+    ``best_valid_loss``, ``valid`` and ``epochs`` stay the selection
+    run's, ``test`` is the refit's, measured once. A stopped refit
+    resumes: the finished selection run is read back from its checkpoint,
+    the refit continues from its own.
+
     Raises:
-        ValueError: A split of the data set is empty, or (resuming) the
-            data changed since the run.
+        ValueError: A split of the data set is empty, (resuming) the
+            data changed since the run, or :attr:`~Experiment.refit` without
+            :attr:`~Experiment.test` or with distributed training.
     """
     out = exp.output_dir
     if exp.resume and not out:
         raise ValueError('resume needs the output_dir of the stopped run')
+    if exp.refit and not exp.test:
+        raise ValueError('refit measures the test split once: it needs '
+                         'test=True')
+    if exp.refit and exp.train.distributed:
+        raise ValueError('refit does not train distributed (yet): train in '
+                         'one process')
     many = exp.train.distributed
     if many:
         distributed.init()
@@ -177,7 +215,8 @@ def run_experiment(exp: Experiment) -> Dict:
     created = aside = None
     if out:
         train = replace(train, checkpoint=osp.join(out, CHECKPOINT_FILE),
-                        best_weights=osp.join(out, WEIGHTS_FILE))
+                        best_weights=osp.join(out, SELECTION_WEIGHTS_FILE
+                                              if exp.refit else WEIGHTS_FILE))
     if out and main:
         created = _make_dirs(out)
         recover_run(out)
@@ -232,9 +271,14 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
         'epochs': fit['epochs'],
         'environment': _environment(train.device),
     }
+    tested = data
+    if exp.refit:
+        model, tested, results['refit'] = run_refit(
+            exp, data, arguments, train, fit['best_epoch'])
+        results['protocol'] = 'refit'
     if exp.test:
         tic = time.perf_counter()
-        evaluator = Evaluator(data, 'test', exp.ks, exp.metric_mode,
+        evaluator = Evaluator(tested, 'test', exp.ks, exp.metric_mode,
                               exp.num_cohorts, exp.cohort_size,
                               max_users=exp.eval_users,
                               distributed=train.distributed)
@@ -260,6 +304,64 @@ r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training,
 not to the model."""
 
 
+def run_refit(exp: Experiment, data, arguments: Dict, train: TrainConfig,
+              epochs: int):
+    r"""The refit of :attr:`Experiment.refit`: the model rebuilt from
+    :attr:`TrainConfig.seed` on the training and validation interactions
+    of :obj:`data` (:func:`~hlr_graph.data.graph.refit_view`) and trained
+    on them for exactly :obj:`epochs` epochs, the number the selection run
+    kept (:attr:`TrainConfig.validate` off; a closed-form model is fitted
+    on them), with its checkpoint in ``refit_checkpoint.pt`` and its
+    weights in ``model.pt`` of :obj:`~Experiment.output_dir`.
+
+    Args:
+        exp (Experiment): The experiment.
+        data (HeteroData): The graph of the selection run.
+        arguments (Dict): The model's arguments.
+        train (TrainConfig): The selection run's training settings.
+        epochs (int): The selection run's kept epoch (``0``: closed form).
+
+    Returns:
+        ``(model, view, record)``: the refit model, the graph it was trained
+        on (whose test ranking excludes training and validation items, as
+        the selection run's graph does), and the ``'refit'`` entry of the
+        results: ``epochs``, ``train_interactions``, ``train_loss`` (the
+        last epoch's), ``records`` (per epoch), ``train_seconds`` and
+        ``test_evaluations`` (``1``: the test is measured on this model
+        only).
+    """
+    view = refit_view(data)
+    out = exp.output_dir
+    config = replace(train, epochs=epochs, patience=None, eval_every=0,
+                     validate=False,
+                     checkpoint=(osp.join(out, REFIT_CHECKPOINT_FILE)
+                                 if out else None),
+                     best_weights=osp.join(out, WEIGHTS_FILE) if out else None)
+    torch.manual_seed(train.seed)
+    model = build_model(exp.model, view[USER].num_nodes, view[ITEM].num_nodes,
+                        split_edges(view, 'train'), **arguments)
+    resume = exp.resume and out is not None and osp.exists(config.checkpoint)
+    write(f'refit: training on the training and validation interactions '
+          f'for {epochs} epoch(s), the number selected on the validation '
+          'split', train.log and distributed.is_main())
+    fit = Trainer(model, view, config).fit(resume=resume)
+    records = fit['epochs']
+    return model, view, {
+        'description': (
+            'best_epoch, best_valid_loss, valid and epochs are the selection '
+            'run (trained on the training split, selected on the validation '
+            'split); the model was then rebuilt from the same seed, trained '
+            'on the training and validation interactions for best_epoch '
+            'epochs with no selection, and measured on the test split once'),
+        'epochs': len(records),
+        'train_interactions': split_edges(view, 'train').size(1),
+        'train_loss': records[-1]['train_loss'] if records else None,
+        'records': records,
+        'train_seconds': fit['seconds'],
+        'test_evaluations': 1,
+    }
+
+
 def load_model(run_dir: str, data) -> Recommender:
     r"""The kept-epoch model of a finished run of :func:`run_experiment`,
     in evaluation mode.
@@ -268,15 +370,17 @@ def load_model(run_dir: str, data) -> Recommender:
         run_dir (str): The run's folder: its ``results.json`` (the model and
             its hyperparameters) and ``model.pt`` (the kept epoch's weights,
             a plain ``state_dict``, read with ``weights_only=True``).
-        data (HeteroData): The graph the run was trained on.
+        data (HeteroData): The graph the run was trained on (a refit's
+            model is built on its :func:`~hlr_graph.data.graph.refit_view`).
     """
     results = read_json(osp.join(run_dir, RESULTS_FILE),
                         ('model', 'hyperparameters'),
                         'the results of a run of hlr-graph train')
     arguments = {k: v for k, v in results['hyperparameters'].items()
                  if k not in TRAINING_KEYS}
+    graph = refit_view(data) if results.get('protocol') == 'refit' else data
     model = build_model(results['model'], data[USER].num_nodes,
-                        data[ITEM].num_nodes, split_edges(data, 'train'),
+                        data[ITEM].num_nodes, split_edges(graph, 'train'),
                         **arguments)
     model.load_state_dict(torch.load(osp.join(run_dir, 'model.pt'),
                                      map_location='cpu', weights_only=True))
@@ -467,6 +571,7 @@ def _record(exp: Experiment, dataset, arguments: Dict,
         'eval_users': exp.eval_users,
         'save_recommendations': exp.save_recommendations,
         'test': exp.test,
+        'refit': exp.refit,
         'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
         'argv': sys.argv,
     }

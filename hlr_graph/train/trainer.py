@@ -120,6 +120,13 @@ class TrainConfig:
             loss and metrics are shared out likewise and gathered; rank
             ``0`` alone writes the checkpoint and prints. Needs
             :obj:`num_workers` ``0``. (default: :obj:`False`)
+        validate (bool): Compute the validation loss after every epoch and
+            keep the selected epoch (:obj:`select_by`). :obj:`False` trains
+            exactly :obj:`epochs` epochs on the training interactions and
+            keeps the last one, with no validation loss, metric or
+            :obj:`patience`: the refit of
+            :attr:`~hlr_graph.train.Experiment.refit`, whose graph has no
+            validation split left. (default: :obj:`True`)
     """
     epochs: int = 100
     batch_size: int = 1000
@@ -138,6 +145,7 @@ class TrainConfig:
     best_weights: Optional[str] = None
     log: bool = True
     distributed: bool = False
+    validate: bool = True
 
 
 def build_optimizer(parameters: Iterable[Tensor],
@@ -452,7 +460,9 @@ class Trainer:
             ``{'best_epoch', 'best_valid_loss', 'epochs': [per-epoch
             records], 'seconds'}``: ``best_valid_loss`` is the validation
             loss of the kept epoch, ``seconds`` the training time of all
-            sessions of the run.
+            sessions of the run. With :attr:`TrainConfig.validate` off,
+            ``best_epoch`` is the last epoch and ``best_valid_loss``
+            :obj:`None`; the records have no validation entries.
 
         Raises:
             NonFiniteLossError: A loss came out NaN or infinite.
@@ -489,14 +499,21 @@ class Trainer:
         if cfg.select_by not in SELECT_BY:
             raise ValueError(f'select_by must be one of {SELECT_BY}, got '
                              f"'{cfg.select_by}'")
+        validate = cfg.validate
+        if not validate and cfg.patience is not None:
+            raise ValueError(f'patience ({cfg.patience}) needs the '
+                             'validation loss: leave it None with '
+                             'validate=False')
         by_loss = cfg.select_by == 'loss'
-        eval_every = cfg.eval_every or (0 if by_loss else 1)
-        if not by_loss and cfg.patience is not None and \
+        eval_every = (cfg.eval_every or (0 if by_loss else 1)
+                      if validate else 0)
+        if validate and not by_loss and cfg.patience is not None and \
                 cfg.patience < eval_every:
             raise ValueError(f'patience ({cfg.patience}) must be at least '
                              f'eval_every ({eval_every}) to select by '
                              f'{cfg.select_by}')
-        train_loader, val_loader = self.loader('train'), self.loader('val')
+        train_loader = self.loader('train')
+        val_loader = self.loader('val') if validate else None
         monitor = (Evaluator(self.data, 'val', ks=(10, ), num_cohorts=0,
                              max_users=cfg.eval_users,
                              distributed=cfg.distributed)
@@ -545,19 +562,24 @@ class Trainer:
             model.train()
             train_loss = self._epoch(train_loader, epoch, optimizer)
             model.eval()
-            val_loader.generator.manual_seed(cfg.seed + 1)  # Same triplets.
-            val_loader.link_sampler.generator.manual_seed(
-                distributed.process_seed(cfg.seed + 1, self.rank))
-            valid_loss = self._epoch(val_loader, epoch, None)
-            record = {'epoch': epoch, 'train_loss': train_loss,
-                      'valid_loss': valid_loss}
+            if not validate:  # Exactly cfg.epochs epochs, the last kept.
+                record = {'epoch': epoch, 'train_loss': train_loss}
+                best_epoch = epoch
+            else:
+                val_loader.generator.manual_seed(cfg.seed + 1)  # Same.
+                val_loader.link_sampler.generator.manual_seed(
+                    distributed.process_seed(cfg.seed + 1, self.rank))
+                valid_loss = self._epoch(val_loader, epoch, None)
+                record = {'epoch': epoch, 'train_loss': train_loss,
+                          'valid_loss': valid_loss}
             if monitor is not None and (epoch % eval_every == 0 or (
                     not by_loss and epoch == cfg.epochs)):
                 metrics = monitor.evaluate(model)['metrics']
                 record.update({f'valid_{k}': metrics[k]
                                for k in ('ndcg@10', 'recall@10')})
-            value = -valid_loss if by_loss else record.get(
-                f'valid_{cfg.select_by}', -float('inf'))
+            value = -float('inf') if not validate else (
+                -valid_loss if by_loss else record.get(
+                    f'valid_{cfg.select_by}', -float('inf')))
             if value > best:
                 best, best_epoch = value, epoch
                 best_state = {k: v.detach().clone()
@@ -585,20 +607,30 @@ class Trainer:
                     'rng': rng,
                 }, cfg.checkpoint)
             write(_summary(record, cfg.epochs, best_epoch,
-                           -best if by_loss else best, cfg.select_by),
-                  self._log)
+                           -best if by_loss else best, cfg.select_by)
+                  if validate else
+                  f"epoch {epoch:>3}/{cfg.epochs}  train "
+                  f"{train_loss:.4f}  (no validation: the last epoch is "
+                  f"kept)  {record['seconds']:.1f}s", self._log)
             if self._patience_ran_out(epoch, best_epoch):
                 write(f'no better validation {cfg.select_by} for '
                       f'{cfg.patience} epochs: stopping', self._log)
                 break
 
+        if not validate:  # The last epoch's weights.
+            best_epoch = len(records)
+            best_state = {k: v.detach().clone()
+                          for k, v in model.state_dict().items()}
+            if cfg.best_weights and self.main:
+                save_atomic(best_state, cfg.best_weights)
         if best_state is None:
             raise RuntimeError(f'no epoch was selected: ran {len(records)} '
                                f'epoch(s), validation {cfg.select_by} never '
                                f'measured a number')
         model.load_state_dict(best_state)
         return {'best_epoch': best_epoch,
-                'best_valid_loss': records[best_epoch - 1]['valid_loss'],
+                'best_valid_loss': (records[best_epoch - 1].get('valid_loss')
+                                    if best_epoch else None),
                 'epochs': records,
                 'seconds': seconds + time.perf_counter() - start}
 
@@ -633,6 +665,8 @@ class Trainer:
             settings[f'{split} checksum'] = checksum
         if cfg.distributed:  # Each process has its own random streams.
             settings['processes'] = self.world_size
+        if not cfg.validate:
+            settings['validate'] = False
         return settings
 
 
