@@ -122,8 +122,12 @@ class SubgraphBatch(TripletBatch):
             ``[2, E']`` ``(source, target)`` in local ids for
             ``('user', 'interacts', 'item')`` (user to item messages) and
             ``('item', 'rev_interacts', 'user')`` (item to user messages),
-            with ``e_id`` their ids in the training graph. It never holds a
-            supervision edge of the batch.
+            with ``e_id`` their ids in the training graph, and, where the
+            sampler counts them, ``num_sampled_nodes`` and
+            ``num_sampled_edges`` per hop. It never holds a supervision
+            edge of the batch
+            (:class:`~hlr_graph.loader.TripletNeighborSampler`; PyG's
+            samplers do not ensure it).
         local (TripletBatch): The triplets in local ids: users index
             ``subgraph['user'].n_id``, items ``subgraph['item'].n_id``.
     """
@@ -142,10 +146,13 @@ class SubgraphBatch(TripletBatch):
         for node_type in (USER, ITEM):
             subgraph[node_type].n_id = batch[node_type].n_id
             subgraph[node_type].num_nodes = batch[node_type].num_nodes
+            if 'num_sampled_nodes' in batch[node_type]:
+                subgraph[node_type].num_sampled_nodes = batch[
+                    node_type].num_sampled_nodes
         for edge_type in (INTERACTS, REV_INTERACTS):
-            subgraph[edge_type].edge_index = batch[edge_type].edge_index
-            if 'e_id' in batch[edge_type]:
-                subgraph[edge_type].e_id = batch[edge_type].e_id
+            for key in ('edge_index', 'e_id', 'num_sampled_edges'):
+                if key in batch[edge_type]:
+                    subgraph[edge_type][key] = batch[edge_type][key]
         return cls(triplets.user, triplets.pos, triplets.neg,
                    triplets.history, subgraph, _local_triplets(batch))
 

@@ -185,10 +185,14 @@ class TripletNeighborSampler(BaseSampler):
         for node_type in (USER, ITEM):
             subgraph[node_type].n_id = out.node[node_type]
             subgraph[node_type].num_nodes = out.node[node_type].numel()
+            subgraph[node_type].num_sampled_nodes = out.num_sampled_nodes[
+                node_type]
         for edge_type in (INTERACTS, REV_INTERACTS):
             subgraph[edge_type].edge_index = torch.stack(
                 [out.row[edge_type], out.col[edge_type]])
             subgraph[edge_type].e_id = out.edge[edge_type]
+            subgraph[edge_type].num_sampled_edges = out.num_sampled_edges[
+                edge_type]
         subgraph[USER].src_index = src_index
         subgraph[ITEM].dst_pos_index = dst_index[:num_pos]
         subgraph[ITEM].dst_neg_index = dst_index[num_pos:]

@@ -221,8 +221,9 @@ class CML(Recommender):
         tables and the batch in indices into them
         (:meth:`TripletBatch.compact`), or with an encoder and a
         :class:`~hlr_graph.data.batch.SubgraphBatch` the encoder's vectors
-        of the subgraph's nodes and the batch in its rows. A model that reads histories warns
-        once when a batch has none (:meth:`Recommender.check_history`)."""
+        of the subgraph's nodes and the batch in its rows. A model that
+        reads histories warns once when a batch has none
+        (:meth:`Recommender.check_history`)."""
         self.check_history(batch)
         if self._encoded and isinstance(batch, SubgraphBatch):
             users, items = self.encode(batch.subgraph)
