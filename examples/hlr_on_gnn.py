@@ -82,6 +82,9 @@ def add_arguments(parser):
                         help='embedding size d')
     parser.add_argument('--baselines', action='store_true',
                         help='also train plain HLR and full-graph LightGCN')
+    parser.add_argument('--eval-users', type=integer(1), default=None,
+                        help='measure a random subset of this many test '
+                        'users (default: all of them)')
     parser.add_argument('--seed', type=integer(0, MAX_SEED), default=0)
 
 
@@ -112,7 +115,8 @@ def run(args, parser) -> int:
             *sizes, edge_index, embedding_dim=args.dim,
             num_layers=len(hops)), None))
 
-    evaluator = Evaluator(data, 'test', ks=(10, 20), num_cohorts=0)
+    evaluator = Evaluator(data, 'test', ks=(10, 20), num_cohorts=0,
+                          max_users=args.eval_users)
     rows = []
     for label, make, num_neighbors in runs:
         torch.manual_seed(args.seed)
@@ -128,7 +132,8 @@ def run(args, parser) -> int:
     print(f'\n{name}, {args.epochs} epochs, batch {args.batch_size}, lr '
           f'{args.lr}, margin {args.margin}, d = {args.dim}, num_neighbors '
           f'{hops} (L = {hops[0]}), seed {args.seed}, '
-          f'{torch.get_num_threads()} thread(s)')
+          f'{torch.get_num_threads()} thread(s), '
+          f'{evaluator.users.numel()} test users')
     print(f'{"model":<24}{"best epoch":>11}{"train s":>9}{"rank s":>8}'
           + ''.join(f'{m:>11}' for m in METRICS))
     for label, epoch, train_seconds, rank_seconds, metrics in rows:

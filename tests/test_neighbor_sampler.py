@@ -330,10 +330,13 @@ def test_link_neighbor_loader_batches_have_the_neighbour_samplers_form():
                                          'num_sampled_edges'})
     check_form(theirs, data, num_neighbors)
     check_form(ours, data, num_neighbors)
-    for batch in (theirs, ours):  # Both read the same way.
+    model = HLR(30, 25, max_history=4, embedding_dim=8).set_encoder(
+        encoders(8)['sage'], edges)
+    for batch in (theirs, ours):  # Both read and train the same way.
         read = SubgraphBatch.from_hetero(batch)
         assert torch.equal(
             read.subgraph[USER].n_id[read.local.user], read.user)
+        assert torch.isfinite(model.loss(read))
     # Ours never holds the batch's supervision edges:
     user, pos = (ours[USER].n_id[ours[USER].src_index],
                  ours[ITEM].n_id[ours[ITEM].dst_pos_index])
