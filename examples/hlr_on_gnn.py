@@ -66,9 +66,10 @@ def build_encoder(name: str, dim: int, num_layers: int) -> GNNEncoder:
 
 def add_arguments(parser):
     add_data_arguments(parser, default=DEFAULT_DATASET)
-    parser.add_argument('--encoder', nargs='+', choices=ENCODERS,
+    parser.add_argument('--encoder', nargs='*', choices=ENCODERS,
                         default=list(ENCODERS),
-                        help='the encoders to train HLR on, one run each')
+                        help='the encoders to train HLR on, one run each '
+                        '(none: only the baselines)')
     parser.add_argument('--num-neighbors', type=integer(1), nargs='+',
                         default=[10, 5],
                         help='fan-out per hop (one hop per encoder layer); '

@@ -113,9 +113,11 @@ class TripletBatches:
     on :obj:`device` (the model's) and yielded as
     :class:`~hlr_graph.data.batch.TripletBatch` (with :obj:`num_neighbors`,
     :class:`~hlr_graph.data.batch.SubgraphBatch`) directly: no
-    :class:`~torch.utils.data.DataLoader`, no subgraph, no copy to the
-    device, so a CUDA run does no per-batch work on the host beyond
-    launching kernels.
+    :class:`~torch.utils.data.DataLoader`, no
+    :class:`~torch_geometric.data.HeteroData` mini-batch to read back, no
+    copy to the device, so a CUDA run does little per-batch work on the
+    host beyond launching kernels (the neighbour sampler reads a few sizes
+    back per hop).
 
     On the CPU, with the same arguments, it yields the same batches as
     :class:`TripletLoader` with ``num_workers=0`` (the same order, negatives
