@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from test_main_job import load_example
 from test_sampler import neighbours, random_graph
 from torch_geometric.nn.conv import GATConv, LGConv, SAGEConv
+from torch_geometric.nn.models import GraphSAGE
 
 from hlr_graph.data import INTERACTS, ITEM, REV_INTERACTS, USER
 from hlr_graph.data.index import UserItemIndex
@@ -224,7 +225,7 @@ def test_layerwise_inference_is_the_full_forward(name):
                           full, atol=1e-6)
 
 
-@pytest.mark.parametrize('name', ['lightgcn', 'sage', 'gat'])
+@pytest.mark.parametrize('name', ['lightgcn', 'sage', 'gat', 'GraphSAGE'])
 def test_subgraph_encoding_is_the_full_graph_encoding_at_the_seeds(name):
     # With every neighbour and supervision edges outside the graph (as
     # validation edges are), a 2-hop subgraph holds everything a 2-layer
@@ -232,8 +233,12 @@ def test_subgraph_encoding_is_the_full_graph_encoding_at_the_seeds(name):
     torch.manual_seed(0)
     data = random_graph(30, 25, 300, seed=2)
     graph = data[INTERACTS].edge_index
+    # Any homogeneous PyG model is an encoder (PyG's GraphSAGE: one full
+    # pass to rank, not layer by layer).
+    encoder = (GraphSAGE(8, 8, num_layers=2) if name == 'GraphSAGE' else
+               encoders(8)[name])
     model = HLR(30, 25, max_history=-1, embedding_dim=8).set_encoder(
-        encoders(8)[name], graph, chunk_size=9)
+        encoder, graph, chunk_size=9)
     known = UserItemIndex(graph, 30, 25)
     user = torch.arange(12)
     pos = torch.randint(25, (12, ))
