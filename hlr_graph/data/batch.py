@@ -8,7 +8,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.utils import cumsum
 
-from hlr_graph.data.graph import ITEM, REV_INTERACTS, USER
+from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
 from hlr_graph.data.index import csr_gather
 
 HISTORY_SAMPLING = ('random', 'unpop')
@@ -61,18 +61,11 @@ class TripletBatch:
         package's :class:`TripletLoader` does.
         """
         user_store, item_store = batch[USER], batch[ITEM]
-        src = user_store.src_index
-        pos = item_store.n_id[item_store.dst_pos_index]
-        neg = item_store.n_id[item_store.dst_neg_index]
-        local_item, local_user = batch[REV_INTERACTS].edge_index
-        order = local_user.argsort(stable=True)  # CSR over local users.
-        rowptr = cumsum(torch.bincount(local_user,
-                                       minlength=user_store.num_nodes))
-        query, position = csr_gather(rowptr, src)
-        item = item_store.n_id[local_item[order[position]]]
-        keep = item != pos[query]
-        return cls(user_store.n_id[src], pos, neg,
-                   torch.stack([item[keep], query[keep]]))
+        local = _local_triplets(batch)
+        return cls(user_store.n_id[local.user], item_store.n_id[local.pos],
+                   item_store.n_id[local.neg],
+                   torch.stack([item_store.n_id[local.history[0]],
+                                local.history[1]]))
 
     def compact(self) -> Tuple[Tensor, Tensor, 'TripletBatch']:
         r"""``(user_nodes, item_nodes, batch)``: the distinct users and
@@ -98,3 +91,80 @@ class TripletBatch:
     def to(self, device) -> 'TripletBatch':
         return TripletBatch(self.user.to(device), self.pos.to(device),
                             self.neg.to(device), self.history.to(device))
+
+
+def _local_triplets(batch: HeteroData) -> TripletBatch:
+    r"""The triplets of a ``neg_sampling='triplet'`` mini-batch in local
+    ids: users index ``batch['user'].n_id``, items ``batch['item'].n_id``;
+    the history of a triplet is the items whose
+    ``('item', 'rev_interacts', 'user')`` edges reach its user node, but its
+    own positive item (:meth:`TripletBatch.from_hetero`)."""
+    user_store, item_store = batch[USER], batch[ITEM]
+    src = user_store.src_index
+    pos, neg = item_store.dst_pos_index, item_store.dst_neg_index
+    local_item, local_user = batch[REV_INTERACTS].edge_index
+    order = local_user.argsort(stable=True)  # CSR over local users.
+    rowptr = cumsum(torch.bincount(local_user,
+                                   minlength=user_store.num_nodes))
+    query, position = csr_gather(rowptr, src)
+    item = local_item[order[position]]
+    keep = item_store.n_id[item] != item_store.n_id[pos[query]]
+    return TripletBatch(src, pos, neg, torch.stack([item[keep], query[keep]]))
+
+
+@dataclass
+class SubgraphBatch(TripletBatch):
+    r"""Training triplets with the sampled subgraph around their nodes: what a
+    model with a graph encoder reads
+    (:meth:`~hlr_graph.models.CML.set_encoder`). The inherited fields hold
+    the triplets in global ids, as a :class:`TripletBatch`, so that any
+    model can train on it; :attr:`local` holds the same triplets in rows of
+    the subgraph's nodes.
+
+    Attributes:
+        subgraph (HeteroData): The sampled subgraph in the layout of PyG's
+            :class:`~torch_geometric.loader.LinkNeighborLoader`:
+            ``subgraph['user'].n_id`` ``[U']`` and ``subgraph['item'].n_id``
+            ``[I']`` the global ids of its nodes (the batch's users first,
+            then its positive and negative items), and ``edge_index``
+            ``[2, E']`` ``(source, target)`` in local ids for
+            ``('user', 'interacts', 'item')`` (user to item messages) and
+            ``('item', 'rev_interacts', 'user')`` (item to user messages),
+            with ``e_id`` their ids in the training graph, and, where the
+            sampler counts them, ``num_sampled_nodes`` and
+            ``num_sampled_edges`` per hop. It never holds a supervision
+            edge of the batch
+            (:class:`~hlr_graph.loader.TripletNeighborSampler`; PyG's
+            samplers do not ensure it).
+        local (TripletBatch): The triplets in local ids: users index
+            ``subgraph['user'].n_id``, items ``subgraph['item'].n_id``.
+    """
+    subgraph: HeteroData
+    local: TripletBatch
+
+    @classmethod
+    def from_hetero(cls, batch: HeteroData) -> 'SubgraphBatch':
+        r"""Reads a ``neg_sampling='triplet'`` mini-batch of
+        :class:`~hlr_graph.loader.TripletLoader` with ``num_neighbors``, or
+        of :class:`~torch_geometric.loader.LinkNeighborLoader`, keeping its
+        subgraph; the history of a triplet is its user's sampled first hop
+        (:meth:`TripletBatch.from_hetero`)."""
+        triplets = TripletBatch.from_hetero(batch)
+        subgraph = HeteroData()
+        for node_type in (USER, ITEM):
+            subgraph[node_type].n_id = batch[node_type].n_id
+            subgraph[node_type].num_nodes = batch[node_type].num_nodes
+            if 'num_sampled_nodes' in batch[node_type]:
+                subgraph[node_type].num_sampled_nodes = batch[
+                    node_type].num_sampled_nodes
+        for edge_type in (INTERACTS, REV_INTERACTS):
+            for key in ('edge_index', 'e_id', 'num_sampled_edges'):
+                if key in batch[edge_type]:
+                    subgraph[edge_type][key] = batch[edge_type][key]
+        return cls(triplets.user, triplets.pos, triplets.neg,
+                   triplets.history, subgraph, _local_triplets(batch))
+
+    def to(self, device) -> 'SubgraphBatch':
+        return SubgraphBatch(self.user.to(device), self.pos.to(device),
+                             self.neg.to(device), self.history.to(device),
+                             self.subgraph.to(device), self.local.to(device))

@@ -1,7 +1,7 @@
 r"""The link-prediction loaders of training triplets: PyG's
 :class:`~torch_geometric.loader.LinkLoader` with a triplet sampler, and the
 same triplets drawn on the model's device."""
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -9,9 +9,44 @@ from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkLoader
 from torch_geometric.sampler import NegativeSampling
 
-from hlr_graph.data.batch import TripletBatch
+from hlr_graph.data.batch import SubgraphBatch, TripletBatch
 from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
+from hlr_graph.loader.neighbor_sampler import TripletNeighborSampler
 from hlr_graph.loader.sampler import TripletSampler
+
+
+def link_sampler(edge_index: Tensor, num_users: int, num_items: int,
+                 max_history: int, history_sampling: str,
+                 positives: Optional[Tensor], seed: Optional[int],
+                 num_neighbors: Optional[Sequence[int]], device=None,
+                 num_negatives: int = 1
+                 ) -> Union[TripletSampler, TripletNeighborSampler]:
+    r"""The sampler of both loaders: a :class:`TripletSampler`, or with
+    :obj:`num_neighbors` a :class:`TripletNeighborSampler`, whose
+    histories are the users' first hop, so :obj:`max_history` must then be
+    ``0`` or :obj:`num_neighbors[0]` and the history uniform (and one
+    negative per triplet)."""
+    if num_neighbors is None:
+        return TripletSampler(edge_index, num_users, num_items, max_history,
+                              history_sampling, positives, seed, device,
+                              num_negatives)
+    if num_negatives != 1:
+        raise ValueError(f'neighbour batches hold one negative per triplet, '
+                         f'not num_negatives={num_negatives}')
+    num_neighbors = list(num_neighbors)
+    if not num_neighbors:
+        raise ValueError('num_neighbors needs one fan-out per hop, got none')
+    if max_history not in (0, num_neighbors[0]):
+        raise ValueError(
+            f"the histories of neighbour batches are the users' first hop: "
+            f'max_history must be 0 or num_neighbors[0] = '
+            f'{num_neighbors[0]}, got {max_history}')
+    if max_history != 0 and history_sampling != 'random':
+        raise ValueError(f"the first hop is drawn uniformly: history_sampling "
+                         f"must be 'random' with num_neighbors, got "
+                         f"'{history_sampling}'")
+    return TripletNeighborSampler(edge_index, num_users, num_items,
+                                  num_neighbors, positives, seed, device)
 
 
 class TripletLoader(LinkLoader):
@@ -21,7 +56,9 @@ class TripletLoader(LinkLoader):
     :class:`~torch_geometric.loader.LinkLoader` with a
     :class:`~hlr_graph.loader.TripletSampler`.
 
-    Read a mini-batch with :meth:`TripletBatch.from_hetero`.
+    Read a mini-batch with :meth:`TripletBatch.from_hetero`, or with
+    :obj:`num_neighbors` with :meth:`SubgraphBatch.from_hetero` to keep its
+    subgraph.
 
     Args:
         data (HeteroData): The graph; its ``('user', 'interacts', 'item')``
@@ -37,6 +74,12 @@ class TripletLoader(LinkLoader):
         positives (torch.Tensor, optional): ``[2, P]`` interactions negatives
             must avoid (default: the graph's edges).
         seed (int, optional): Seeds the shuffling and the sampler.
+        num_neighbors (Sequence[int], optional): Sample the
+            :math:`k`-hop subgraph around each batch's users and items with
+            these fan-outs (:class:`TripletNeighborSampler`), the layout of
+            :class:`~torch_geometric.loader.LinkNeighborLoader`; the
+            histories are then the users' first hop. (default:
+            :obj:`None`, histories only)
         **kwargs: :class:`torch.utils.data.DataLoader` arguments such as
             :obj:`batch_size`, :obj:`shuffle` or :obj:`num_workers`.
     """
@@ -49,6 +92,7 @@ class TripletLoader(LinkLoader):
         history_sampling: str = 'random',
         positives: Optional[Tensor] = None,
         seed: Optional[int] = None,
+        num_neighbors: Optional[Sequence[int]] = None,
         **kwargs,
     ):
         num_users, num_items = data[USER].num_nodes, data[ITEM].num_nodes
@@ -60,8 +104,9 @@ class TripletLoader(LinkLoader):
         if edge_label_index is None:
             edge_label_index = edge_index
 
-        sampler = TripletSampler(edge_index, num_users, num_items, max_history,
-                                 history_sampling, positives, seed)
+        sampler = link_sampler(edge_index, num_users, num_items, max_history,
+                               history_sampling, positives, seed,
+                               num_neighbors)
         if seed is not None and 'generator' not in kwargs:
             kwargs['generator'] = torch.Generator().manual_seed(seed)
         super().__init__(graph, sampler,
@@ -72,10 +117,13 @@ class TripletLoader(LinkLoader):
 class TripletBatches:
     r"""The triplets of :class:`TripletLoader`, drawn as tensor operations
     on :obj:`device` (the model's) and yielded as
-    :class:`~hlr_graph.data.batch.TripletBatch` directly: no
-    :class:`~torch.utils.data.DataLoader`, no subgraph, no copy to the
-    device, so a CUDA run does no per-batch work on the host beyond
-    launching kernels.
+    :class:`~hlr_graph.data.batch.TripletBatch` (with :obj:`num_neighbors`,
+    :class:`~hlr_graph.data.batch.SubgraphBatch`) directly: no
+    :class:`~torch.utils.data.DataLoader`, no
+    :class:`~torch_geometric.data.HeteroData` mini-batch to read back, no
+    copy to the device, so a CUDA run does little per-batch work on the
+    host beyond launching kernels (the neighbour sampler reads a few sizes
+    back per hop).
 
     On the CPU, with the same arguments, it yields the same batches as
     :class:`TripletLoader` with ``num_workers=0`` (the same order, negatives
@@ -118,6 +166,8 @@ class TripletBatches:
             :obj:`num_parts`, and a last batch of fewer supervision edges
             than :obj:`num_parts` is left out. (default: ``1``, the whole
             batch)
+        num_neighbors (Sequence[int], optional): The fan-out of each hop of
+            the sampled subgraphs (as :class:`TripletLoader`).
     """
     def __init__(
         self,
@@ -136,6 +186,7 @@ class TripletBatches:
         sampler_seed: Optional[int] = None,
         part: int = 0,
         num_parts: int = 1,
+        num_neighbors: Optional[Sequence[int]] = None,
     ):
         if not 0 <= part < num_parts:
             raise ValueError(f'part must be in [0, num_parts={num_parts}), '
@@ -147,11 +198,11 @@ class TripletBatches:
         edge_index = data[INTERACTS].edge_index
         if edge_label_index is None:
             edge_label_index = edge_index
-        self.link_sampler = TripletSampler(
+        self.link_sampler = link_sampler(
             edge_index, data[USER].num_nodes, data[ITEM].num_nodes,
             max_history, history_sampling, positives,
-            seed if sampler_seed is None else sampler_seed, device,
-            num_negatives)
+            seed if sampler_seed is None else sampler_seed, num_neighbors,
+            device, num_negatives)
         self.device = self.link_sampler.device
         self.edge_label_index = edge_label_index.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = (batch_size, shuffle,
@@ -172,7 +223,7 @@ class TripletBatches:
             return full
         return full + 1
 
-    def __iter__(self) -> Iterator[TripletBatch]:
+    def __iter__(self) -> Iterator[Union[TripletBatch, SubgraphBatch]]:
         num = self.edge_label_index.size(1)
         # A DataLoader draws its workers' base seed first, then the order:
         torch.empty((), dtype=torch.int64).random_(generator=self.generator)

@@ -7,9 +7,11 @@ from torch import Tensor
 from torch.nn import Embedding
 from torch_geometric.utils import to_dense_batch
 
-from hlr_graph.data.batch import TripletBatch
+from hlr_graph.data.batch import SubgraphBatch, TripletBatch
+from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
 from hlr_graph.models.base import Recommender
 from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
+from hlr_graph.nn.encoder import encode_graph
 from hlr_graph.nn.objectives import check_objective, metric_loss
 
 
@@ -43,6 +45,12 @@ class CML(Recommender):
     ``'hardest'``, ``'warp'`` or ``'ccl'``. Every negative gets its own
     translation (eq. 8) unless :attr:`copy`.
 
+    :meth:`set_encoder` puts any of them on top of a graph encoder: the
+    tables become the encoder's inputs and its outputs the user and item
+    vectors, computed on each batch's sampled subgraph in training
+    (:class:`~hlr_graph.data.batch.SubgraphBatch`) and for every node at
+    once, layer by layer, for ranking.
+
     Args:
         num_users (int): The number of users.
         num_items (int): The number of items.
@@ -58,6 +66,7 @@ class CML(Recommender):
     copy: bool = False
     multiple_negatives = True
     sparse_tables = ('user_emb', 'item_emb')
+    _encoded: bool = False
 
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 100, margin: float = 0.5,
@@ -77,11 +86,105 @@ class CML(Recommender):
         for emb in (self.user_emb, self.item_emb):
             torch.nn.init.normal_(emb.weight, std=emb.embedding_dim**-0.5)
 
+    def set_encoder(self, encoder: torch.nn.Module, edge_index: Tensor,
+                    chunk_size: int = 2048) -> 'CML':
+        r"""Puts the model on top of a graph encoder; returns the model.
+
+        The encoder contract: :obj:`encoder(x, edge_index)` maps ``[N, d]``
+        node inputs and ``[2, E]`` edges ``(source, target)`` (messages
+        flow from source to target) of the user-item graph seen as one node
+        set (users first, then items) to ``[N, d]`` node vectors, any
+        homogeneous PyG model (:class:`~hlr_graph.nn.encoder.GNNEncoder`
+        over :class:`~torch_geometric.nn.conv.LGConv`,
+        :class:`~torch_geometric.nn.conv.SAGEConv`,
+        :class:`~torch_geometric.nn.conv.GATConv`, or
+        :class:`~torch_geometric.nn.models.GraphSAGE`, ...). The inputs are
+        the model's user and item tables (still clipped to
+        :obj:`max_norm` after each step), and the outputs are scaled into
+        the ball of radius :obj:`max_norm` (differentiably) before they
+        enter the distance, as CML's vectors are.
+
+        * A :class:`~hlr_graph.data.batch.SubgraphBatch` (neighbour
+          loaders, ``num_neighbors``) is encoded on its subgraph only,
+          its triplets read in the subgraph's rows (:meth:`encode`).
+        * A plain :class:`~hlr_graph.data.batch.TripletBatch` is encoded
+          on the whole graph at every step.
+        * Ranking, explanations and the other callers of
+          :meth:`embeddings` without gradients get every node's vector
+          once, computed layer by layer in chunks of :obj:`chunk_size`
+          targets (:meth:`~hlr_graph.nn.encoder.GNNEncoder.inference`;
+          one full pass for other encoders) and kept until a parameter
+          changes.
+
+        Such a model trains with dense updates only.
+
+        Args:
+            encoder (torch.nn.Module): The encoder.
+            edge_index (torch.Tensor): ``[2, E]`` training edges
+                ``(source, target)`` = (user, item), the graph ranking
+                encodes (in both directions).
+            chunk_size (int): Targets per chunk of layer-wise inference.
+                (default: ``2048``)
+        """
+        self.encoder, self.chunk_size = encoder, chunk_size
+        user, item = edge_index.to(self.user_emb.weight.device)
+        item = item + self.num_users
+        self.register_buffer('graph', torch.stack([
+            torch.cat([user, item]), torch.cat([item, user])]),
+            persistent=False)
+        self._encoded, self._cache = True, None
+        return self
+
+    def _bound(self, out: Tensor) -> Tensor:
+        r"""Rows of :obj:`out` scaled into the ball of radius
+        :obj:`max_norm`, differentiably."""
+        norm = torch.linalg.vector_norm(out, dim=1, keepdim=True)
+        return out * (self.max_norm / norm.clamp(min=1e-12)).clamp(max=1.0)
+
+    def encode(self, subgraph) -> Tuple[Tensor, Tensor]:
+        r"""``([U', d], [I', d])`` encoder outputs of the user and item
+        nodes of a sampled subgraph (``subgraph['user'].n_id``,
+        ``subgraph['item'].n_id``, with ``('user', 'interacts', 'item')``
+        and ``('item', 'rev_interacts', 'user')`` edges in local ids), in
+        the order of its nodes (:meth:`set_encoder`)."""
+        user_id, item_id = subgraph[USER].n_id, subgraph[ITEM].n_id
+        num = user_id.numel()
+        x = torch.cat([self.user_emb.weight.index_select(0, user_id),
+                       self.item_emb.weight.index_select(0, item_id)])
+        user, item = subgraph[INTERACTS].edge_index
+        rev_item, rev_user = subgraph[REV_INTERACTS].edge_index
+        edge_index = torch.cat([torch.stack([user, item + num]),
+                                torch.stack([rev_item + num, rev_user])],
+                               dim=1)
+        out = self._bound(self.encoder(x, edge_index))
+        return out[:num], out[num:]
+
     def embeddings(self) -> Tuple[Tensor, Tensor]:
-        r"""``([num_users, d], [num_items, d])`` user and item vectors.
-        Override to put the model on top of another encoder (such a model
-        is trained with dense updates only)."""
-        return self.user_emb.weight, self.item_emb.weight
+        r"""``([num_users, d], [num_items, d])`` user and item vectors: the
+        tables, or with an encoder (:meth:`set_encoder`) its outputs over
+        the whole graph. Override to put the model on top of another
+        encoder (such a model is trained with dense updates only)."""
+        if not self._encoded:
+            return self.user_emb.weight, self.item_emb.weight
+        x = torch.cat([self.user_emb.weight, self.item_emb.weight])
+        if torch.is_grad_enabled():
+            out = self._bound(self.encoder(x, self.graph))
+        else:
+            key = tuple((p.data_ptr(), p._version)
+                        for p in self.parameters())
+            if self._cache is None or self._cache[0] != key:
+                self._cache = None  # Free the old vectors first.
+                self._cache = (key, self._bound(encode_graph(
+                    self.encoder, x, self.graph, self.chunk_size)))
+            out = self._cache[1]
+        return out[:self.num_users], out[self.num_users:]
+
+    def sparse_gradients_(self, enabled: bool = True) -> 'CML':
+        if enabled and self._encoded:
+            raise ValueError(f'{type(self).__name__} cannot be trained with '
+                             f"sparse updates ('sparse_adam'): its encoder "
+                             f"reads whole tables; use 'adam'")
+        return super().sparse_gradients_(enabled)
 
     @classmethod
     def sparse_refusal(cls) -> Optional[str]:
@@ -134,11 +237,18 @@ class CML(Recommender):
         model's :obj:`loss` over the batch's :math:`K` negatives, summed
         over the batch. :meth:`translate` sees the batch's rows of the
         tables and the batch in indices into them
-        (:meth:`TripletBatch.compact`). A model that reads histories warns
-        once when a batch has none (:meth:`Recommender.check_history`)."""
+        (:meth:`TripletBatch.compact`), or with an encoder and a
+        :class:`~hlr_graph.data.batch.SubgraphBatch` the encoder's vectors
+        of the subgraph's nodes and the batch in its rows. A model that
+        reads histories warns once when a batch has none
+        (:meth:`Recommender.check_history`)."""
         self.check_history(batch)
-        user_nodes, item_nodes, batch = batch.compact()
-        users, items = self.lookup(user_nodes, item_nodes)
+        if self._encoded and isinstance(batch, SubgraphBatch):
+            users, items = self.encode(batch.subgraph)
+            batch = batch.local
+        else:
+            user_nodes, item_nodes, batch = batch.compact()
+            users, items = self.lookup(user_nodes, item_nodes)
         to_pos = self.translate(users, items, batch.user, batch.pos,
                                 batch.history)
         pos = squared_distance(to_pos, items.index_select(0, batch.pos))

@@ -1,12 +1,14 @@
 r"""Reusable PyG layers of hierarchical latent relation models: the
 key-value memory, the item-item relation message passing with user
-attention, HLR++'s item attention, and the translated distance."""
+attention, HLR++'s item attention, the translated distance, and graph
+encoders with layer-wise inference."""
 from hlr_graph.nn.attention import UserAttention
 from hlr_graph.nn.distance import (
     pairwise_squared_distance,
     squared_distance,
     translation_distance,
 )
+from hlr_graph.nn.encoder import GNNEncoder, encode_graph
 from hlr_graph.nn.item_attention import ItemAttentionConv
 from hlr_graph.nn.memory import KeyValueMemory
 from hlr_graph.nn.objectives import LOSSES, metric_loss
@@ -16,5 +18,5 @@ __all__ = [
     'KeyValueMemory', 'UserAttention', 'MemoryAttentionConv',
     'ItemItemRelationConv', 'ItemAttentionConv', 'squared_distance',
     'pairwise_squared_distance', 'translation_distance', 'LOSSES',
-    'metric_loss'
+    'metric_loss', 'GNNEncoder', 'encode_graph'
 ]

@@ -19,7 +19,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from hlr_graph import distributed
-from hlr_graph.data.batch import TripletBatch
+from hlr_graph.data.batch import SubgraphBatch, TripletBatch
 from hlr_graph.data.graph import known_edges, split_edges
 from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.loader.triplet_loader import TripletBatches, TripletLoader
@@ -127,6 +127,11 @@ class TrainConfig:
             :obj:`patience`: the refit of
             :attr:`~hlr_graph.train.Experiment.refit`, whose graph has no
             validation split left. (default: :obj:`True`)
+        num_neighbors (Tuple[int, ...], optional): Train on the sampled
+            :math:`k`-hop subgraphs of the batches with these fan-outs
+            (:class:`~hlr_graph.loader.TripletNeighborSampler`), for a
+            model on a graph encoder (:meth:`~hlr_graph.models.CML.set_encoder`)
+            (default: :obj:`None`, triplets and histories only).
     """
     epochs: int = 100
     batch_size: int = 1000
@@ -146,6 +151,7 @@ class TrainConfig:
     log: bool = True
     distributed: bool = False
     validate: bool = True
+    num_neighbors: Optional[Tuple[int, ...]] = None
 
 
 def build_optimizer(parameters: Iterable[Tensor],
@@ -369,6 +375,7 @@ class Trainer:
             seed=cfg.seed + (split == 'val'),
             batch_size=cfg.batch_size,
             shuffle=split == 'train',
+            num_neighbors=cfg.num_neighbors,
         )
         if cfg.distributed:
             return TripletBatches(
@@ -396,7 +403,9 @@ class Trainer:
                       f'valid {epoch}', 'batches', self._progress) as bar:
             for step, batch in enumerate(loader, 1):
                 if not isinstance(batch, TripletBatch):  # A subgraph.
-                    batch = TripletBatch.from_hetero(batch).to(self.device)
+                    read = (TripletBatch if cfg.num_neighbors is None else
+                            SubgraphBatch)
+                    batch = read.from_hetero(batch).to(self.device)
                 if optimizer is None:
                     with torch.no_grad():
                         loss = self.model.loss(batch)
@@ -659,6 +668,8 @@ class Trainer:
         settings.update({k: getattr(cfg, k) for k in (
             'lr', 'optimizer', 'batch_size', 'seed', 'select_by', 'eval_every',
             'eval_users', 'num_workers')})
+        if cfg.num_neighbors is not None:
+            settings['num_neighbors'] = list(cfg.num_neighbors)
         for split in ('train', 'val'):
             count, checksum = edge_checksum(self.data, split)
             settings[f'{split} interactions'] = count
