@@ -27,8 +27,8 @@ class LazyAdam(torch.optim.Optimizer):
 
     :class:`torch.optim.SparseAdam` is the same lazy Adam with
     :math:`\epsilon` added before the bias correction of :math:`v`; on the
-    rows of a Yelp2018 batch its step took several times as long
-    (``docs/performance.md``).
+    rows of a Yelp2018 batch of HLR its step took 1.5 times as long
+    (``docs/performance.md``, section 3).
 
     Args:
         params (Iterable[torch.Tensor]): Parameters whose gradients are
