@@ -15,6 +15,7 @@ import sys
 import pytest
 import torch
 from conftest import REPO
+from test_cli import one_error
 
 from hlr_graph import cli, distributed
 from hlr_graph.data import load_dataset
@@ -233,14 +234,6 @@ def test_the_main_job_in_two_processes(tmp_path, capsys, no_torchrun):
 
 
 # Mistakes ####################################################################
-
-def one_error(capsys, code, *needles):
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_distributed_without_torchrun_is_one_error(tmp_path, capsys,

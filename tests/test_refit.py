@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from test_cli import one_error
 
 from hlr_graph import cli
 from hlr_graph.data import (
@@ -214,15 +215,6 @@ def test_refit_needs_the_test_and_one_process():
     with pytest.raises(ValueError, match='one process'):
         run_experiment(exp)
 
-
-def one_error(capsys, code, *needles):
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert 'Traceback' not in err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_cli_refuses_refit_with_distributed(tmp_path, capsys):

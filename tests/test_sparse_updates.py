@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from test_cli import one_error
 
 from hlr_graph import cli
 from hlr_graph.data import load_dataset
@@ -256,14 +257,6 @@ def test_optimizers_save_and_load_both_states(synthetic):
 
 
 # The flags ###################################################################
-
-def one_error(capsys, code, *needles):
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.mark.parametrize('command', ['train', 'tune'])
