@@ -8,7 +8,6 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.sampler import (
-    BaseSampler,
     EdgeSamplerInput,
     HeteroSamplerOutput,
     NegativeSampling,
@@ -18,6 +17,7 @@ from hlr_graph.data.batch import SubgraphBatch
 from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
 from hlr_graph.data.index import UserItemIndex, csr_gather
 from hlr_graph.loader.history import _floyd, sample_negatives
+from hlr_graph.loader.sampler import SeededEdgeSampler
 
 
 def sample_neighbours(index: UserItemIndex, rows: Tensor, num: int,
@@ -65,7 +65,7 @@ def sample_neighbours(index: UserItemIndex, rows: Tensor, num: int,
     return owner[take], position[take]
 
 
-class TripletNeighborSampler(BaseSampler):
+class TripletNeighborSampler(SeededEdgeSampler):
     r"""Samples, for a batch of supervision edges :math:`(u, v)`, one
     negative item :math:`v^-` each and the :math:`k`-hop subgraph around the
     batch's users and items, hop by hop as PyG's
@@ -125,7 +125,7 @@ class TripletNeighborSampler(BaseSampler):
         if any(n < -1 for n in self.num_neighbors):
             raise ValueError(f'num_neighbors must be -1 (every neighbour) or '
                              f'at least 0, got {self.num_neighbors}')
-        self.device = torch.device(device or 'cpu')
+        self.init_random(seed, device)
         graph = graph.to(self.device)
         self.num_users, self.num_items = num_users, num_items
         self.user_items = UserItemIndex(graph, num_users, num_items)
@@ -134,12 +134,6 @@ class TripletNeighborSampler(BaseSampler):
         self.positives = (self.user_items if positives is None else
                           UserItemIndex(positives.to(self.device), num_users,
                                         num_items))
-        self.generator = torch.Generator(self.device)
-        if seed is not None:
-            self.generator.manual_seed(seed)
-        else:
-            self.generator.seed()
-        self._worker: Optional[int] = None
         # Reused per batch and reset after it: global -> local ids, and the
         # CSR positions of the batch's supervision edges.
         self._local = {
@@ -152,20 +146,12 @@ class TripletNeighborSampler(BaseSampler):
             ITEM: torch.zeros(num_edges, dtype=torch.bool,
                               device=self.device)}
 
-    def sample_from_nodes(self, index, **kwargs):
-        raise NotImplementedError(f'{self.__class__.__name__} samples from '
-                                  f'edges only')
-
     def sample_from_edges(
         self,
         index: EdgeSamplerInput,
         neg_sampling: Optional[NegativeSampling] = None,
     ) -> HeteroSamplerOutput:
-        worker = torch.utils.data.get_worker_info()
-        if worker is not None and worker.id != self._worker:
-            # Each loader process draws its own stream, seeded by the loader.
-            self.generator.manual_seed(worker.seed)
-            self._worker = worker.id
+        self.follow_worker()
         if neg_sampling is None or not neg_sampling.is_triplet() or \
                 neg_sampling.amount != 1:
             raise ValueError(f"{self.__class__.__name__} supports "

@@ -17,7 +17,36 @@ from hlr_graph.data.index import UserItemIndex
 from hlr_graph.loader.history import HistorySampler, sample_negatives
 
 
-class TripletSampler(BaseSampler):
+class SeededEdgeSampler(BaseSampler):
+    r"""What this package's samplers share: they sample from supervision
+    edges only, on :attr:`device`, from one random :attr:`generator` that
+    every loader worker process reseeds with its own seed
+    (:meth:`follow_worker`)."""
+    def init_random(self, seed: Optional[int], device=None):
+        r"""Sets :attr:`device` and a :attr:`generator` on it, seeded with
+        :obj:`seed` (or at random)."""
+        self.device = torch.device(device or 'cpu')
+        self.generator = torch.Generator(self.device)
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        else:
+            self.generator.seed()
+        self._worker: Optional[int] = None
+
+    def follow_worker(self):
+        r"""In a loader worker process, draws that worker's own stream,
+        seeded by the loader (once per worker)."""
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None and worker.id != self._worker:
+            self.generator.manual_seed(worker.seed)
+            self._worker = worker.id
+
+    def sample_from_nodes(self, index, **kwargs):
+        raise NotImplementedError(f'{self.__class__.__name__} samples from '
+                                  f'edges only')
+
+
+class TripletSampler(SeededEdgeSampler):
     r"""Samples, for every supervision edge :math:`(u, v)`, a negative item
     :math:`v^-` and the history of the query: at most :obj:`max_history` of
     :math:`u`'s items in :obj:`graph`, never :math:`v` itself, drawn afresh
@@ -70,34 +99,20 @@ class TripletSampler(BaseSampler):
             raise ValueError(f'num_negatives must be at least 1, got '
                              f'{num_negatives}')
         self.num_negatives = num_negatives
-        self.device = torch.device(device or 'cpu')
+        self.init_random(seed, device)
         self.graph = UserItemIndex(graph.to(self.device), num_users,
                                    num_items)
         self.history = HistorySampler(self.graph, max_history,
                                       history_sampling)
         self.positives = (self.graph if positives is None else UserItemIndex(
             positives.to(self.device), num_users, num_items))
-        self.generator = torch.Generator(self.device)
-        if seed is not None:
-            self.generator.manual_seed(seed)
-        else:
-            self.generator.seed()
-        self._worker: Optional[int] = None
-
-    def sample_from_nodes(self, index, **kwargs):
-        raise NotImplementedError(f'{self.__class__.__name__} samples from '
-                                  f'edges only')
 
     def sample_from_edges(
         self,
         index: EdgeSamplerInput,
         neg_sampling: Optional[NegativeSampling] = None,
     ) -> HeteroSamplerOutput:
-        worker = torch.utils.data.get_worker_info()
-        if worker is not None and worker.id != self._worker:
-            # Each loader process draws its own stream, seeded by the loader.
-            self.generator.manual_seed(worker.seed)
-            self._worker = worker.id
+        self.follow_worker()
         user, pos = index.row, index.col
         num_pos = user.numel()
         dst = [pos]
