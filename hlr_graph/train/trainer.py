@@ -377,15 +377,12 @@ class Trainer:
             shuffle=split == 'train',
             num_neighbors=cfg.num_neighbors,
         )
-        if cfg.distributed:
+        if cfg.num_workers == 0:  # Always so when distributed.
             return TripletBatches(
                 self.data, device=self.device, part=self.rank,
                 num_parts=self.world_size, sampler_seed=distributed.
                 process_seed(kwargs['seed'], self.rank),
                 num_negatives=cfg.num_negatives, **kwargs)
-        if cfg.num_workers == 0:
-            return TripletBatches(self.data, device=self.device,
-                                  num_negatives=cfg.num_negatives, **kwargs)
         if cfg.num_negatives != 1:
             raise ValueError(f'num_negatives={cfg.num_negatives} is drawn on '
                              f"the model's device only: leave num_workers "
