@@ -43,13 +43,11 @@ def recommend(
         explain (bool): Also return the model's explanations
             (:meth:`~hlr_graph.models.Recommender.explain`).
     """
+    known = UserItemIndex(edge_index.cpu(), model.num_users, model.num_items)
     history = None
     if model.max_history != 0:
-        known = UserItemIndex(edge_index.cpu(), model.num_users,
-                              model.num_items)
         history = HistorySampler(known, model.max_history,
                                  model.history_sampling).sample_rows(
                                      user.cpu(), generator)
-    return model.recommend(user, k,
-                           edge_index if exclude is None else exclude,
+    return model.recommend(user, k, known if exclude is None else exclude,
                            history, explain)

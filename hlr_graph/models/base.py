@@ -156,7 +156,7 @@ class Recommender(torch.nn.Module):
         self,
         user: Tensor,
         k: int,
-        exclude: Optional[Tensor] = None,
+        exclude: Optional[Union[Tensor, UserItemIndex]] = None,
         history: Optional[Tensor] = None,
         explain: bool = False,
     ) -> Union[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor, Any]]:
@@ -171,9 +171,10 @@ class Recommender(torch.nn.Module):
         Args:
             user (torch.Tensor): ``[U]`` users.
             k (int): The list length.
-            exclude (torch.Tensor, optional): ``[2, X]`` edges ``(source,
-                target)`` = (user, item) never recommended, such as the
-                training ones (default: :obj:`None`, nothing left out).
+            exclude (torch.Tensor or UserItemIndex, optional): ``[2, X]``
+                edges ``(source, target)`` = (user, item) never recommended,
+                such as the training ones, or their index (default:
+                :obj:`None`, nothing left out).
             history (torch.Tensor, optional): ``[2, E]`` history edges
                 ``(source, target)`` = (history item, row in :obj:`user`),
                 sorted by row; required by models that read histories.
@@ -197,8 +198,10 @@ class Recommender(torch.nn.Module):
                 f', which draws them')
         was_training = self.training
         self.eval()
-        excluded = None if exclude is None else UserItemIndex(
-            exclude.cpu(), self.num_users, self.num_items)
+        excluded = exclude
+        if isinstance(exclude, Tensor):
+            excluded = UserItemIndex(exclude.cpu(), self.num_users,
+                                     self.num_items)
         out = rank_items(self.score, user, k, self.num_items, excluded,
                          history)
         if explain:
