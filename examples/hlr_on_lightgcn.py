@@ -7,16 +7,16 @@ end with HLR's triplet loss, and measured beside plain HLR.
 
 Both models share every setting; only the source of the user and item
 vectors differs (a free table, or LightGCN propagating that table over the
-training graph).
+training graph, put under HLR with ``CML.set_encoder``).
 """
 import os.path as osp
 import sys
 import time
-from typing import Tuple
 
 import torch
 from torch import Tensor
-from torch_geometric.nn.models import LightGCN
+from torch_geometric.nn.conv import LGConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from hlr_graph.cli.common import command
 from hlr_graph.data import INTERACTS, ITEM, USER
@@ -32,50 +32,41 @@ from hlr_graph.data.cli import (
 from hlr_graph.data.registry import load_dataset
 from hlr_graph.evaluation import Evaluator
 from hlr_graph.models import HLR
-from hlr_graph.models.cml import clip_rows_
 from hlr_graph.train import TrainConfig, Trainer
 from hlr_graph.train.experiment import check_splits
 
 DEFAULT_DATASET = 'ml-100k'
 
 
-class LightGCNHLR(HLR):
-    r"""HLR whose user and item vectors come from LightGCN over the training
-    interactions; everything else (relations over ``(history item, query)``
-    edges, loss, exact dense scoring) is HLR's. The norm bound applies to
-    LightGCN's input table.
+class LightGCNEncoder(torch.nn.Module):
+    r"""LightGCN's propagation (He et al., SIGIR 2020, eq. 3 and 4) as an
+    encoder of :meth:`~hlr_graph.models.CML.set_encoder`'s contract:
+    :math:`K` parameter-free :class:`~torch_geometric.nn.conv.LGConv`
+    layers over the symmetrically normalised graph
+    :math:`D^{-1/2} A D^{-1/2}`, combined by their mean
+    (:math:`\alpha_k = 1 / (K + 1)`). The normalisation needs every node's
+    degree, so this encoder runs on the whole graph (in training too); for
+    sampled neighbourhoods see ``examples/hlr_on_gnn.py``.
 
     Args:
-        num_users (int): The number of users.
-        num_items (int): The number of items.
-        edge_index (torch.Tensor): ``[2, E]`` training edges ``(source,
-            target)`` = (user, item); LightGCN propagates over them in both
-            directions.
-        num_layers (int): LightGCN's layers. (default: ``2``)
-        **kwargs: The arguments of :class:`~hlr_graph.models.HLR`.
+        num_layers (int): :math:`K`.
     """
-    def __init__(self, num_users: int, num_items: int, edge_index: Tensor,
-                 num_layers: int = 2, **kwargs):
-        super().__init__(num_users, num_items, **kwargs)
-        dim = self.user_emb.embedding_dim
-        del self.user_emb, self.item_emb  # LightGCN holds the table now.
-        self.encoder = LightGCN(num_users + num_items, dim, num_layers)
-        torch.nn.init.normal_(self.encoder.embedding.weight, std=dim**-0.5)
-        user, item = edge_index
-        self.register_buffer('graph', torch.stack([
-            torch.cat([user, item + num_users]),
-            torch.cat([item + num_users, user])
-        ]))
+    def __init__(self, num_layers: int):
+        super().__init__()
+        self.convs = torch.nn.ModuleList(
+            [LGConv(normalize=False) for _ in range(num_layers)])
 
-    def embeddings(self) -> Tuple[Tensor, Tensor]:
-        out = self.encoder.get_embedding(self.graph)
-        return out[:self.num_users], out[self.num_users:]
-
-    @torch.no_grad()
-    def constrain_(self):
-        clip_rows_(self.encoder.embedding.weight, self.max_norm)
-        if self.clip_ram:
-            self.memory.clip_(self.max_norm)
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        r"""``[N, d]`` node vectors of ``[N, d]`` inputs over ``[2, E]``
+        edges ``(source, target)``, both directions of each
+        interaction."""
+        edge_index, weight = gcn_norm(edge_index, None, x.size(0),
+                                      add_self_loops=False)
+        out = total = x
+        for conv in self.convs:
+            out = conv(out, edge_index, weight)
+            total = total + out
+        return total / (len(self.convs) + 1)
 
 
 def add_arguments(parser):
@@ -101,8 +92,8 @@ def run(args, parser) -> int:
     settings = dict(margin=args.margin, max_history=args.max_history)
     models = {
         'HLR': lambda: HLR(*sizes, **settings),
-        'LightGCN + HLR': lambda: LightGCNHLR(
-            *sizes, data[INTERACTS].edge_index, args.layers, **settings),
+        'LightGCN + HLR': lambda: HLR(*sizes, **settings).set_encoder(
+            LightGCNEncoder(args.layers), data[INTERACTS].edge_index),
     }
     evaluator = Evaluator(data, 'test', ks=(10, 20), num_cohorts=0)
     rows = []

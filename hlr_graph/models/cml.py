@@ -5,7 +5,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 from torch.nn import Embedding
-from torch_geometric.utils import to_dense_batch
+from torch_geometric.utils import to_dense_batch, to_undirected
 
 from hlr_graph.data.batch import SubgraphBatch, TripletBatch
 from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
@@ -128,10 +128,9 @@ class CML(Recommender):
         """
         self.encoder, self.chunk_size = encoder, chunk_size
         user, item = edge_index.to(self.user_emb.weight.device)
-        item = item + self.num_users
-        self.register_buffer('graph', torch.stack([
-            torch.cat([user, item]), torch.cat([item, user])]),
-            persistent=False)
+        self.register_buffer('graph', to_undirected(
+            torch.stack([user, item + self.num_users]),
+            num_nodes=self.num_users + self.num_items), persistent=False)
         self._encoded, self._cache = True, None
         return self
 
@@ -162,8 +161,7 @@ class CML(Recommender):
     def embeddings(self) -> Tuple[Tensor, Tensor]:
         r"""``([num_users, d], [num_items, d])`` user and item vectors: the
         tables, or with an encoder (:meth:`set_encoder`) its outputs over
-        the whole graph. Override to put the model on top of another
-        encoder (such a model is trained with dense updates only)."""
+        the whole graph."""
         if not self._encoded:
             return self.user_emb.weight, self.item_emb.weight
         x = torch.cat([self.user_emb.weight, self.item_emb.weight])
