@@ -115,6 +115,37 @@ def test_tune_fixes_arguments_outside_the_grid(tmp_path, capsys):
         assert error in err
 
 
+def test_tune_searches_given_values_and_training_settings(tmp_path, capsys):
+    out = tmp_path / 'cml.json'
+    args = ['--dataset', 'synthetic', '--model', 'cml', '--epochs', '1',
+            '--trials', '8', '--grid', 'loss=hinge,hardest',
+            'num_negatives=1,4', 'lr=1e-3', 'margin=0.5', '--fix',
+            'negative_weight=2',
+            '--select-by', 'ndcg@10', '--output', str(out)]
+    assert tune.main(args) == 0
+    searched = json.loads(out.read_text())
+    assert searched['grid'] == dict(lr=[1e-3], margin=[0.5],
+                                    loss=['hinge', 'hardest'],
+                                    num_negatives=[1, 4])
+    assert searched['select_by'] == 'ndcg@10'
+    tried = [t['hyperparameters'] for t in searched['trials']]
+    assert tried[0] == dict(lr=1e-3, margin=0.5, loss='hinge',
+                            num_negatives=1, negative_weight=2)
+    assert sorted((t['loss'], t['num_negatives']) for t in tried) == [
+        ('hardest', 1), ('hardest', 4), ('hinge', 1), ('hinge', 4)]
+    capsys.readouterr()
+    assert tune.main(args[:-4] + ['--output', str(out)]) == 2
+    assert '--select-by loss differs' in capsys.readouterr().err
+    for grid, error in [('num_negatives', 'expected NAME=VALUE'),
+                        ('alpha=1,2', "takes no 'alpha'")]:
+        assert tune.main(['--dataset', 'synthetic', '--model', 'cml',
+                          '--grid', grid, '--output', str(out)]) == 2
+        assert error in capsys.readouterr().err
+    assert tune.main(['--dataset', 'synthetic', '--model', 'bpr', '--fix',
+                      'num_negatives=2', '--output', str(out)]) == 2
+    assert "takes no 'num_negatives'" in capsys.readouterr().err
+
+
 table2 = load_example('reproduce_table2')
 
 

@@ -16,6 +16,7 @@ from hlr_graph.loader import TripletBatches
 from hlr_graph.models import CML, HLR, LRML, AdaCML, HLRPlusPlus
 from hlr_graph.nn import metric_loss
 from hlr_graph.nn.distance import squared_distance
+from hlr_graph.train import Experiment, TrainConfig, run_experiment
 
 POS = torch.tensor([0.5, 1.0])
 NEG = torch.tensor([[0.2, 0.9, 2.0], [3.0, 0.8, 1.1]])
@@ -169,3 +170,13 @@ def test_the_main_job_trains_with_k_negatives(tmp_path, capsys):
     record = json.loads((out / 'results.json').read_text())
     assert record['hyperparameters']['loss'] == 'hardest'
     assert math.isfinite(record['epochs'][-1]['train_loss'])
+
+
+def test_a_setting_carries_the_number_of_negatives(tmp_path):
+    out = tmp_path / 'run'
+    run_experiment(Experiment(
+        dataset='synthetic', model='cml', output_dir=str(out), num_cohorts=0,
+        hyperparameters=dict(num_negatives=4, loss='hardest', lr=2e-3),
+        train=TrainConfig(epochs=1, progress=False, log=False)))
+    train = json.loads((out / 'run.json').read_text())['train']
+    assert (train['num_negatives'], train['lr']) == (4, 2e-3)

@@ -15,16 +15,23 @@ the grid for every trial, for instance a switch of the authors' code:
     hlr-graph tune --dataset ml-100k --model hlr --trials 8 \
         --fix clip_ram=true --output runs/tune-clip/ml-100k/hlr.json
 
+``--grid NAME=V1,V2,...`` searches other values of a setting, or a setting
+outside the paper's grid, such as the objective and the number of
+negatives (``--grid loss=hinge,hardest num_negatives=1,32``; settings may
+also be fixed: ``--fix num_negatives=32``), and ``--select-by ndcg@10``
+keeps each trial's best epoch by validation NDCG@10 rather than by the
+validation loss (which differs between objectives).
+
 Every finished trial is saved at once, so a stopped search resumes where it
 was: run it again with the same flags (a different data option, ``--fix``,
-``--epochs``, ``--patience`` or ``--seed`` is refused, naming both values,
+``--grid``, ``--epochs``, ``--patience``, ``--seed`` or ``--select-by`` is
+refused, naming both values,
 as is a data file that changed). ``--time-budget`` stops starting new
 trials after that many seconds. ``--jobs`` runs trials in parallel processes
 (sharing torch's threads, or one GPU with ``--device cuda``). The output's
 ``best`` entry is what ``examples/reproduce_table2.py --tuned`` reads."""
 import argparse
 import functools
-import inspect
 import itertools
 import json
 import os
@@ -53,11 +60,12 @@ from hlr_graph.data.cli import (
     refuse_changes,
 )
 from hlr_graph.data.registry import load_dataset
-from hlr_graph.models import (
+from hlr_graph.models.registry import (
     MODELS,
     default_hyperparameters,
-    model_arguments,
     search_space,
+    setting_defaults,
+    setting_names,
 )
 from hlr_graph.train.experiment import (
     Experiment,
@@ -68,52 +76,88 @@ from hlr_graph.train.experiment import (
     run_experiment,
     write_json,
 )
-from hlr_graph.train.trainer import OPTIMIZERS, TrainConfig
+from hlr_graph.train.trainer import OPTIMIZERS, SELECT_BY, TrainConfig
 
 HELP = 'search the paper\'s grid on validation NDCG@10'
 
 METRIC = 'ndcg@10'
-SETTINGS = {'--model': 'model', '--fix': 'fixed', '--epochs': 'epochs',
-            '--patience': 'patience', '--seed': 'seed',
-            '--optimizer': 'optimizer'}
+SETTINGS = {'--model': 'model', '--fix': 'fixed', '--grid': 'grid_values',
+            '--epochs': 'epochs', '--patience': 'patience', '--seed': 'seed',
+            '--optimizer': 'optimizer', '--select-by': 'select_by'}
 r"""The flags (and the output's entries) that change a trial, besides the
 data options: a search continues only with the same."""
+EARLIER = {'grid_values': {}, 'select_by': 'loss'}
+r"""What the entries of :obj:`SETTINGS` that older searches did not record
+were then."""
 
 
-def candidates(dataset: str, model: str, trials: int, seed: int):
-    r"""The authors' setting, then a seeded random sample of the grid."""
-    space = search_space(model)
+def grid(model: str, values: Optional[Dict[str, List]] = None
+         ) -> Dict[str, List]:
+    r"""The searched grid: the paper's (:func:`search_space`), with the
+    dimensions of :obj:`values` (``--grid``) replaced or added."""
+    return {**search_space(model), **(values or {})}
+
+
+def candidates(dataset: str, model: str, trials: int, seed: int,
+               values: Optional[Dict[str, List]] = None):
+    r"""The authors' setting (in a dimension of :obj:`values` that lacks
+    it, the first value given), then a seeded random sample of the grid
+    (:func:`grid`)."""
+    space = grid(model, values)
     names = sorted(space)
-    grid = [dict(zip(names, values))
-            for values in itertools.product(*(space[n] for n in names))]
+    product = [dict(zip(names, values))
+               for values in itertools.product(*(space[n] for n in names))]
     authors = default_hyperparameters(dataset, model)
-    defaults = {n: p.default for base in MODELS[model].__mro__[::-1]
-                if '__init__' in vars(base) for n, p in
-                inspect.signature(base.__init__).parameters.items()}
+    defaults = setting_defaults(model)
     first = {n: authors.get(n, defaults.get(n)) for n in names}
-    rest = [c for c in grid if c != first]
+    for name in values or {}:  # A given dimension starts where it says.
+        if first[name] not in space[name]:
+            first[name] = space[name][0]
+    rest = [c for c in product if c != first]
     random.Random(seed).shuffle(rest)
     return ([first] if first else []) + rest[:max(trials - 1, 0)]
 
 
-def fixed_setting(model: str, pairs: List[str]) -> dict:
-    r"""``{name: value}`` of the ``--fix NAME=VALUE`` pairs, values read as
-    JSON (``true``, ``0.5``) or else as strings (``unpop``)."""
-    fixed = {}
+def _value(text: str):
+    r"""A flag's value read as JSON (``true``, ``0.5``), else as a string
+    (``unpop``)."""
+    text = {'True': 'true', 'False': 'false'}.get(text, text)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _pairs(flag: str, model: str, pairs: List[str]):
+    r"""``(pair, name, value text)`` of ``NAME=VALUE`` pairs that name a
+    setting of :obj:`model` (:func:`~hlr_graph.models.registry.
+    setting_names`)."""
     for pair in pairs:
         name, sep, value = pair.partition('=')
-        if not sep:
-            raise UsageError(f'--fix {pair}: expected NAME=VALUE')
-        if name in search_space(model):
-            raise UsageError(f"--fix {pair}: '{name}' is searched, not fixed")
-        if name not in model_arguments(model):
-            raise UsageError(f"--fix {pair}: model '{model}' takes no "
+        if not sep or not value:
+            raise UsageError(f'{flag} {pair}: expected NAME=VALUE')
+        if name not in setting_names(model):
+            raise UsageError(f"{flag} {pair}: model '{model}' takes no "
                              f"'{name}'")
-        value = {'True': 'true', 'False': 'false'}.get(value, value)
-        try:
-            fixed[name] = json.loads(value)
-        except ValueError:
-            fixed[name] = value
+        yield pair, name, value
+
+
+def grid_values(model: str, pairs: List[str]) -> Dict[str, List]:
+    r"""``{name: [values]}`` of the ``--grid NAME=V1,V2,...`` pairs."""
+    return {name: [_value(v) for v in value.split(',')]
+            for _, name, value in _pairs('--grid', model, pairs)}
+
+
+def fixed_setting(model: str, pairs: List[str],
+                  values: Optional[Dict[str, List]] = None) -> dict:
+    r"""``{name: value}`` of the ``--fix NAME=VALUE`` pairs, values read as
+    JSON (``true``, ``0.5``) or else as strings (``unpop``); a name of the
+    searched grid (:func:`grid` with :obj:`values`) is refused."""
+    fixed = {}
+    for pair, name, value in _pairs('--fix', model, pairs):
+        if name in grid(model, values):
+            raise UsageError(f"--fix {pair}: '{name}' is searched, not fixed")
+        fixed[name] = _value(value)
     return fixed
 
 
@@ -138,8 +182,18 @@ def add_arguments(parser: ArgumentParser):
                         help="of every trial, as hlr-graph train's "
                         '(default: adam)')
     parser.add_argument('--fix', nargs='+', default=[], metavar='NAME=VALUE',
-                        help='model arguments set for every trial, e.g. '
-                             'clip_ram=true')
+                        help='settings of every trial: model arguments, '
+                             'e.g. clip_ram=true loss=hardest, or '
+                             'num_negatives=32')
+    parser.add_argument('--grid', nargs='+', default=[],
+                        metavar='NAME=V1,V2',
+                        help='search these values of a setting instead of '
+                             "the paper's (or besides them), e.g. "
+                             'lr=1e-3,2e-3 loss=hinge,hardest')
+    parser.add_argument('--select-by', choices=SELECT_BY, default='loss',
+                        help="each trial's kept epoch, as hlr-graph train's "
+                             '(patience counts epochs without a better one; '
+                             'default: loss)')
     parser.add_argument('--output', required=True,
                         help='the JSON file of trials and the best setting')
 
@@ -151,11 +205,14 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     check_output_file(args.output)
     check_dataset(args.dataset)
     check_optimizer(args.model, args.optimizer, parser)
-    args.fixed = fixed_setting(args.model, args.fix)
+    args.grid_values = grid_values(args.model, args.grid)
+    args.fixed = fixed_setting(args.model, args.fix, args.grid_values)
     previous = None
     if osp.exists(args.output):
-        previous = read_json(args.output, ('trials', *SETTINGS.values()),
-                             'an output of hlr-graph tune')
+        previous = read_json(args.output, ('trials', *(
+            s for s in SETTINGS.values() if s not in EARLIER)),
+            'an output of hlr-graph tune')
+        previous = {**EARLIER, **previous}
         check_search(previous, search_settings(args), args.output)
     dataset = load_dataset(args.dataset, **data_options(args))
     check_splits(dataset, ('train', 'val'))
@@ -166,7 +223,7 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         check_graph(previous, dataset, args.output)
         done = {key(t['hyperparameters']): t for t in previous['trials']}
     chosen = [{**setting, **args.fixed} for setting in candidates(
-        args.dataset, args.model, args.trials, args.seed)]
+        args.dataset, args.model, args.trials, args.seed, args.grid_values)]
     order = {key(s): i for i, s in enumerate(chosen)}
     todo = [s for s in chosen if key(s) not in done]
     for _, trial in run_parallel(functools.partial(run_trial, args), todo,
@@ -197,7 +254,8 @@ def search_settings(args: argparse.Namespace, dataset=None) -> Dict:
     settings = {'dataset': name, 'model': args.model,
                 'data_options': {k: v for k, v in data_options(args).items()
                                  if k not in LOCATION},
-                'fixed': args.fixed, 'epochs': args.epochs,
+                'fixed': args.fixed, 'grid_values': args.grid_values,
+                'epochs': args.epochs, 'select_by': args.select_by,
                 'patience': args.patience, 'seed': args.seed,
                 'optimizer': args.optimizer}
     if dataset is not None:
@@ -247,7 +305,8 @@ def run_trial(args: argparse.Namespace, setting: dict) -> dict:
         hyperparameters=setting,
         train=TrainConfig(epochs=args.epochs, patience=args.patience,
                           seed=args.seed, device=args.device,
-                          optimizer=args.optimizer, progress=False,
+                          optimizer=args.optimizer,
+                          select_by=args.select_by, progress=False,
                           log=False),
         num_cohorts=0, test=False))
     return {'hyperparameters': setting, 'valid': results['valid'],
@@ -264,6 +323,7 @@ def save(path: str, settings: Dict, order: Dict[str, int], done: Dict):
     best = max(trials, key=lambda t: t['valid'][METRIC])
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     write_json({**settings, 'selected_by': f'valid {METRIC}',
-                'grid': search_space(settings['model']), 'trials': trials,
+                'grid': grid(settings['model'], settings['grid_values']),
+                'trials': trials,
                 'best': best}, path)
     return best

@@ -116,14 +116,43 @@ margin :math:`m`), plus the L2 penalty of BPR-MF and LightGCN and ALS's
 regularisation and confidence scaling."""
 
 
+TRAINING_SETTINGS = {'lr': 1e-3, 'num_negatives': 1}
+r"""The settings of a run that are the trainer's, not the model's
+(:class:`~hlr_graph.train.TrainConfig` fields, with its defaults), which
+presets, searches and :class:`~hlr_graph.train.Experiment` hyperparameters
+may carry beside the model's arguments."""
+
+
+def trained_by_gradient(model: str) -> bool:
+    return MODELS[model].loss is not Recommender.loss
+
+
+def setting_names(model: str) -> set:
+    r"""What a setting of :obj:`model` may name: its constructor's
+    arguments, and for models trained by gradient :obj:`TRAINING_SETTINGS`
+    (``num_negatives`` only where the model's loss reads several)."""
+    names = _arguments(MODELS[model])
+    if trained_by_gradient(model):
+        names.add('lr')
+        if MODELS[model].multiple_negatives:
+            names.add('num_negatives')
+    return names
+
+
+def setting_defaults(model: str) -> Dict:
+    r"""The value of every :func:`setting_names` entry that has one when
+    nothing sets it: the constructor's defaults and the trainer's."""
+    return {**{n: v for n, v in TRAINING_SETTINGS.items()
+               if n in setting_names(model)},
+            **model_arguments(model)}
+
+
 def search_space(model: str) -> Dict[str, List]:
     r"""The grid of :obj:`model`: the paper's, restricted to the arguments
     the model takes (and ``lr`` for models trained by gradient)."""
-    cls = MODELS[model]
-    accepted = _arguments(cls)
+    names = setting_names(model)
     return {name: values for name, values in PAPER_GRID.items()
-            if name in accepted or (name == 'lr' and cls.loss is not
-                                    Recommender.loss)}
+            if name in names}
 
 
 def _parameters(cls) -> Dict[str, inspect.Parameter]:

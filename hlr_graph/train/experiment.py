@@ -30,6 +30,7 @@ from hlr_graph.data.registry import DATASETS, load_dataset
 from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.models.base import Recommender
 from hlr_graph.models.registry import (
+    TRAINING_SETTINGS,
     build_model,
     default_hyperparameters,
     model_arguments,
@@ -72,9 +73,12 @@ class Experiment:
             ``file_options``, ...); those not given take the data set's
             defaults.
         hyperparameters (dict): Overrides of the authors' settings for this
-            data set and model (``lr`` and the model's arguments).
-        train (TrainConfig): Training settings; its ``lr`` is replaced by
-            the hyperparameters' one, its ``checkpoint`` and
+            data set and model: the model's arguments and the training
+            settings a setting may carry (``lr``, ``num_negatives``:
+            :obj:`~hlr_graph.models.registry.TRAINING_SETTINGS`).
+        train (TrainConfig): Training settings; its ``lr`` and
+            ``num_negatives`` are replaced by the hyperparameters' ones
+            where they hold them, its ``checkpoint`` and
             ``best_weights`` by the files of :obj:`output_dir`.
         ks (Sequence[int]): Metric cut-offs.
         metric_mode (str): ``'standard'`` or ``'reference'`` MAP / MRR.
@@ -210,7 +214,9 @@ def run_experiment(exp: Experiment) -> Dict:
     data = dataset[0]
     hyperparameters = {**default_hyperparameters(dataset.name, exp.model),
                        **exp.hyperparameters}
-    train = replace(exp.train, lr=hyperparameters.pop('lr', exp.train.lr))
+    train = replace(exp.train, **{
+        name: hyperparameters.pop(name) for name in TRAINING_SETTINGS
+        if name in hyperparameters})
     arguments = model_arguments(exp.model, **hyperparameters)
     created = aside = None
     if out:
