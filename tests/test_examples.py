@@ -100,7 +100,7 @@ def test_tune_fixes_arguments_outside_the_grid(tmp_path, capsys):
     searched = json.loads(out.read_text())
     assert searched['fixed'] == dict(clip_ram=True, history_sampling='unpop')
     assert searched['best']['hyperparameters'] == dict(
-        lr=2e-4, margin=0.2, num_memories=20, clip_ram=True,
+        lr=7.5e-4, margin=0.75, num_memories=20, clip_ram=True,
         history_sampling='unpop')
     capsys.readouterr()
     for fix, error in [('clip_ram=false', "--fix clip_ram=false differs "
