@@ -13,7 +13,17 @@ from hlr_graph import cli
 from hlr_graph.data import INTERACTS
 from hlr_graph.data.batch import TripletBatch
 from hlr_graph.loader import TripletBatches
-from hlr_graph.models import CML, HLR, LRML, AdaCML, HLRPlusPlus
+from hlr_graph.models import (
+    CML,
+    HLR,
+    LRML,
+    AdaCML,
+    HLRPlusPlus,
+    build_model,
+    default_hyperparameters,
+    registry,
+)
+from hlr_graph.models.registry import TRAINING_SETTINGS, setting_names
 from hlr_graph.nn import metric_loss
 from hlr_graph.nn.distance import squared_distance
 from hlr_graph.train import Experiment, TrainConfig, run_experiment
@@ -180,3 +190,54 @@ def test_a_setting_carries_the_number_of_negatives(tmp_path):
         train=TrainConfig(epochs=1, progress=False, log=False)))
     train = json.loads((out / 'run.json').read_text())['train']
     assert (train['num_negatives'], train['lr']) == (4, 2e-3)
+
+
+# Presets #####################################################################
+
+def test_the_best_preset_overrides_the_papers_settings(monkeypatch):
+    monkeypatch.setattr(registry, 'BEST', {
+        'generic': {'cml': dict(loss='hardest', num_negatives=32)},
+        'movielens': {'cml': dict(lr=2e-3)}, 'yelp': {}})
+    paper = default_hyperparameters('ml-100k', 'cml')
+    assert default_hyperparameters('ml-100k', 'cml', 'best') == {
+        **paper, 'lr': 2e-3}
+    # A data set whose family had no search takes the generic entry:
+    for dataset in ('lastfm', 'synthetic'):
+        assert default_hyperparameters(dataset, 'cml', 'best') == {
+            **default_hyperparameters(dataset, 'cml'),
+            'loss': 'hardest', 'num_negatives': 32}
+    # A model no search chose for keeps the paper's settings:
+    assert (default_hyperparameters('yelp', 'cml', 'best')
+            == default_hyperparameters('yelp', 'cml'))
+    with pytest.raises(ValueError, match="unknown preset 'tuned'"):
+        default_hyperparameters('yelp', 'cml', 'tuned')
+
+
+@pytest.mark.parametrize('family', sorted(registry.BEST))
+def test_every_best_setting_is_one_the_model_takes(family):
+    dataset = min((d for d, f in registry.FAMILIES.items() if f == family),
+                  default='synthetic')
+    for model, settings in registry.BEST[family].items():
+        assert set(settings) <= setting_names(model), (family, model)
+        arguments = {k: v for k, v in default_hyperparameters(
+            dataset, model, 'best').items() if k not in TRAINING_SETTINGS}
+        build_model(model, 4, 5, torch.tensor([[0, 1], [2, 3]]),
+                    **arguments)
+
+
+def test_a_flag_beats_the_preset_and_the_run_records_it(tmp_path,
+                                                        monkeypatch, capsys):
+    monkeypatch.setattr(registry, 'BEST', {registry.GENERIC: {
+        'cml': dict(loss='hardest', num_negatives=3, lr=2e-3)}})
+    out = tmp_path / 'run'
+    assert cli.main(['train', '--dataset', 'synthetic', '--epochs', '1',
+                     '--preset', 'best', '--num-negatives', '2', '--quiet',
+                     '--output-dir', str(out)]) == 0
+    run = json.loads((out / 'run.json').read_text())
+    assert run['preset'] == 'best'
+    assert run['model_arguments']['loss'] == 'hardest'
+    assert (run['train']['num_negatives'], run['train']['lr']) == (2, 2e-3)
+    # A run resumed with another preset is refused, naming both:
+    code = cli.main(['train', '--resume', '--output-dir', str(out),
+                     '--preset', 'paper'])
+    one_error(capsys, code, '--preset paper', "the run's best")

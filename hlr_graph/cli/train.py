@@ -47,6 +47,7 @@ from hlr_graph.data.cli import (
     refuse_changes,
 )
 from hlr_graph.models import MODELS, Recommender, model_arguments
+from hlr_graph.models.registry import PRESETS, TRAINING_SETTINGS
 from hlr_graph.nn.objectives import LOSSES
 from hlr_graph.train.experiment import (
     CHECKPOINT_FILE,
@@ -71,14 +72,15 @@ DEFAULT_DATASET, DEFAULT_MODEL = 'synthetic', 'cml'
 MODEL_FLAGS = ('lr', 'margin', 'embedding_dim', 'num_memories',
                'max_history', 'history_sampling', 'user_slot', 'copy',
                'clip_ram', 'temperature', 'weight_decay', 'num_layers',
-               'regularization', 'alpha', 'loss', 'negative_weight')
-r"""Flags (by ``dest``, the model argument's name) that override the
-authors' settings; :obj:`None` keeps them."""
+               'regularization', 'alpha', 'loss', 'negative_weight',
+               'num_negatives')
+r"""Flags (by ``dest``, the model argument's or training setting's name)
+that override the preset's settings; :obj:`None` keeps them."""
 TRAIN_FLAGS = ('optimizer', 'epochs', 'batch_size', 'patience', 'select_by',
                'seed', 'device', 'eval_every', 'eval_users', 'num_workers',
-               'num_negatives', 'distributed')
+               'distributed')
 r"""Flags (by ``dest``) that set :class:`TrainConfig` fields."""
-EXPERIMENT_FLAGS = ('ks', 'metric_mode', 'num_cohorts', 'cohort_size',
+EXPERIMENT_FLAGS = ('preset', 'ks', 'metric_mode', 'num_cohorts', 'cohort_size',
                     'eval_users', 'save_recommendations', 'refit')
 r"""Flags (by ``dest``) that set :class:`Experiment` fields."""
 FREE_FLAGS = ('device', )
@@ -97,6 +99,12 @@ def add_arguments(parser: ArgumentParser):
     model = parser.add_argument_group('model')
     model.add_argument('--model', choices=sorted(MODELS), default=None,
                        help=f'(default: {DEFAULT_MODEL})')
+    model.add_argument('--preset', choices=PRESETS, default=None,
+                       help="the settings of flags left out: paper (the "
+                       "authors', for the data set's family) or best (this "
+                       "project's validation searches: objective, "
+                       'negatives, learning rate, ...; docs/results.md) '
+                       '(default: paper)')
     model.add_argument('--dim', dest='embedding_dim', type=integer(1),
                        default=None, metavar='D',
                        help='embedding size d (default: 100)')
@@ -268,6 +276,7 @@ def resumed_experiment(args: argparse.Namespace, parser: ArgumentParser,
     exp.dataset, exp.data_options = run_dataset_options(
         args, data_options(args), record, out)
     recorded = {'model': exp.model, **exp.hyperparameters,
+                'num_negatives': exp.train.num_negatives,
                 **{f: getattr(exp.train, f) for f in TRAIN_FLAGS},
                 **{f: getattr(exp, f) for f in EXPERIMENT_FLAGS}}
     recorded['ks'] = list(recorded['ks'])
@@ -296,7 +305,7 @@ def check_model_flags(model: str, hyperparameters: Dict,
                       parser: ArgumentParser):
     r"""Raises :class:`UsageError` for a model flag that :obj:`model` does
     not take, before any data loads."""
-    takes = set(model_arguments(model)) | {'lr'}
+    takes = set(model_arguments(model)) | set(TRAINING_SETTINGS)
     for dest in hyperparameters:
         if dest not in takes:
             raise UsageError(f"{parser.flag(dest)}: model '{model}' has no "

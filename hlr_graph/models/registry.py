@@ -109,6 +109,31 @@ validation splits of ml-latest-small and Last.fm gave HLR twice the NDCG@10
 of MovieLens's settings after 30 epochs, at a tenth of the time
 (docs/results.md, section 11)."""
 
+GENERIC = 'generic'
+r"""The :obj:`BEST` entry of every data set whose family had no search of
+its own."""
+
+_MANY_NEGATIVES = dict(loss='hinge', num_negatives=32, lr=2e-3, margin=1.0)
+BEST: Dict[str, Dict[str, Dict]] = {
+    'movielens': {  # ml-100k's searches
+        'als': dict(regularization=30.0, alpha=5.0),
+        'cml': _MANY_NEGATIVES,
+        'hlr': dict(**_MANY_NEGATIVES, num_memories=20, max_history=20,
+                    history_sampling='unpop', user_slot=False, copy=True,
+                    clip_ram=True),
+    },
+    'yelp': {  # Yelp2018's searches
+        'als': dict(regularization=1.0, alpha=10.0),
+    },
+    GENERIC: {},
+}
+r"""The ``'best'`` preset: by family and model, the settings this project's
+validation searches chose over the paper's (docs/results.md, section 11,
+with the searches' commands, trials and budgets). A data set whose family
+had no search of its own takes the :obj:`GENERIC` entry: the settings that
+carried over to a data set outside every search (Last.fm's validation
+split)."""
+
 
 PAPER_GRID: Dict[str, List] = {
     'lr': [2e-4, 5e-4, 7.5e-4, 1e-3],
@@ -182,14 +207,36 @@ def model_arguments(name: str, **hyperparameters) -> Dict:
     return {**defaults, **hyperparameters}
 
 
-def default_hyperparameters(dataset: str, model: str) -> Dict:
-    r"""The authors' settings of :obj:`model` on the family of
-    :obj:`dataset`: the learning rate ``lr`` and the model's arguments."""
+PRESETS = ('paper', 'best')
+r"""Named settings: ``'paper'``, the authors' settings (:obj:`DEFAULTS`),
+and ``'best'``, those chosen by this project's validation searches
+(:obj:`BEST`; docs/results.md)."""
+
+
+def family(dataset: str) -> str:
+    r"""The family of :obj:`dataset` (:obj:`FAMILIES`), :obj:`OTHER_FAMILY`
+    for any other."""
+    return FAMILIES.get(dataset, OTHER_FAMILY)
+
+
+def default_hyperparameters(dataset: str, model: str,
+                            preset: str = 'paper') -> Dict:
+    r"""The settings of :obj:`model` on the family of :obj:`dataset` in
+    :obj:`preset`: the model's arguments and the training settings
+    ``lr`` (and with ``'best'``, ``num_negatives``,
+    :obj:`TRAINING_SETTINGS`). ``'best'`` is the paper's where no search
+    chose otherwise (:obj:`BEST`)."""
     if model not in MODELS:
         raise ValueError(f"unknown model '{model}': give one of "
                          f'{sorted(MODELS)}')
-    family = FAMILIES.get(dataset, OTHER_FAMILY)
-    return dict(DEFAULTS[family].get(model, {}))
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset '{preset}': give one of "
+                         f'{list(PRESETS)}')
+    settings = dict(DEFAULTS[family(dataset)].get(model, {}))
+    if preset == 'best':
+        settings.update(BEST.get(FAMILIES.get(dataset), BEST[GENERIC]).get(
+            model, {}))
+    return settings
 
 
 def build_model(name: str, num_users: int, num_items: int,

@@ -72,7 +72,12 @@ class Experiment:
             ``k_core``, ``split``, ``seed``, ``cache_dir``,
             ``file_options``, ...); those not given take the data set's
             defaults.
-        hyperparameters (dict): Overrides of the authors' settings for this
+        preset (str): Whose settings the model takes where
+            :obj:`hyperparameters` sets nothing: ``'paper'``, the authors',
+            or ``'best'``, this project's validation searches'
+            (:func:`~hlr_graph.models.default_hyperparameters`).
+            (default: ``'paper'``)
+        hyperparameters (dict): Overrides of the preset's settings for this
             data set and model: the model's arguments and the training
             settings a setting may carry (``lr``, ``num_negatives``:
             :obj:`~hlr_graph.models.registry.TRAINING_SETTINGS`).
@@ -108,6 +113,7 @@ class Experiment:
     dataset: str = 'synthetic'
     model: str = 'cml'
     data_options: Dict = field(default_factory=dict)
+    preset: str = 'paper'
     hyperparameters: Dict = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     ks: Sequence[int] = (10, 20)
@@ -136,6 +142,7 @@ class Experiment:
                                if k in known})
         return cls(
             dataset=name, model=record['model'], data_options=data,
+            preset=record.get('preset', 'paper'),
             hyperparameters={**record['model_arguments'], 'lr': train.lr},
             train=train, ks=tuple(record['ks']),
             metric_mode=record['metric_mode'],
@@ -212,7 +219,8 @@ def run_experiment(exp: Experiment) -> Dict:
     if exp.resume:
         check_graph(read_run(out), dataset, osp.join(out, RUN_FILE))
     data = dataset[0]
-    hyperparameters = {**default_hyperparameters(dataset.name, exp.model),
+    hyperparameters = {**default_hyperparameters(dataset.name, exp.model,
+                                                 exp.preset),
                        **exp.hyperparameters}
     train = replace(exp.train, **{
         name: hyperparameters.pop(name) for name in TRAINING_SETTINGS
@@ -567,6 +575,7 @@ def _record(exp: Experiment, dataset, arguments: Dict,
         'location': {'root': osp.abspath(dataset.root),
                      'cache_dir': osp.abspath(dataset.cache_dir)},
         'graph': graph_fingerprint(dataset[0]),
+        'preset': exp.preset,
         'hyperparameters': exp.hyperparameters,
         'model_arguments': arguments,
         'train': asdict(train),
