@@ -114,18 +114,24 @@ r"""The :obj:`BEST` entry of every data set whose family had no search of
 its own."""
 
 _MANY_NEGATIVES = dict(loss='hinge', num_negatives=32, lr=2e-3, margin=1.0)
+_ALS = dict(regularization=30.0, alpha=5.0)
+_HLR = dict(**_MANY_NEGATIVES, num_memories=20, max_history=20,
+            history_sampling='unpop', user_slot=False, copy=True,
+            clip_ram=True)
 BEST: Dict[str, Dict[str, Dict]] = {
     'movielens': {  # ml-100k's searches
-        'als': dict(regularization=30.0, alpha=5.0),
+        'als': _ALS,
         'cml': _MANY_NEGATIVES,
-        'hlr': dict(**_MANY_NEGATIVES, num_memories=20, max_history=20,
-                    history_sampling='unpop', user_slot=False, copy=True,
-                    clip_ram=True),
+        'hlr': _HLR,
     },
     'yelp': {  # Yelp2018's searches
         'als': dict(regularization=1.0, alpha=10.0),
     },
-    GENERIC: {},
+    GENERIC: {  # ml-100k's, checked on Last.fm
+        'als': _ALS,
+        'cml': _MANY_NEGATIVES,
+        'hlr': _HLR,
+    },
 }
 r"""The ``'best'`` preset: by family and model, the settings this project's
 validation searches chose over the paper's (docs/results.md, section 11,
