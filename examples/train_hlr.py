@@ -8,7 +8,8 @@ interactions (the same as ``hlr-graph train``).
 
 Models: hlr, hlrpp (HLR++), the baselines cml, lrml, transcf, adacml, als
 (MF-ALS), bpr (BPR-MF), lightgcn, and popular (the most-popular floor).
-Unset model flags take the authors' settings for the data set's family.
+Unset model flags take the --preset's settings for the data set's family
+(paper, the authors', by default).
 
 Writes into ``--output-dir`` (default ``runs/DATASET_MODEL_seedSEED``):
 ``run.json`` (the settings, written when the run starts), ``checkpoint.pt``

@@ -237,6 +237,11 @@ def test_a_flag_beats_the_preset_and_the_run_records_it(tmp_path,
     assert run['preset'] == 'best'
     assert run['model_arguments']['loss'] == 'hardest'
     assert (run['train']['num_negatives'], run['train']['lr']) == (2, 2e-3)
+    # Resuming keeps the recorded number of negatives, not the preset's:
+    assert Experiment.from_record(run).hyperparameters['num_negatives'] == 2
+    results = json.loads((out / 'results.json').read_text())
+    assert results['preset'] == 'best'
+    assert results['hyperparameters']['num_negatives'] == 2
     # A run resumed with another preset is refused, naming both:
     code = cli.main(['train', '--resume', '--output-dir', str(out),
                      '--preset', 'paper'])

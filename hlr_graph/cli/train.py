@@ -3,7 +3,8 @@ on held-out interactions (``examples/train_hlr.py`` is this command).
 
 Flags map onto :class:`~hlr_graph.train.Experiment` and
 :class:`~hlr_graph.train.TrainConfig` by name; a flag that is not given
-keeps the dataclass default, or the authors' setting for a model flag, or,
+keeps the dataclass default, or the ``--preset``'s setting for a model
+flag (the authors' by default), or,
 with ``--resume``, the stopped run's value. A finished run in
 ``--output-dir`` is replaced only with ``--overwrite``, and stays until the
 new run has its first checkpoint. Under ``torchrun`` with ``--distributed``,
@@ -103,20 +104,22 @@ def add_arguments(parser: ArgumentParser):
                        help="the settings of flags left out: paper (the "
                        "authors', for the data set's family) or best (this "
                        "project's validation searches: objective, "
-                       'negatives, learning rate, ...; docs/results.md) '
-                       '(default: paper)')
+                       'negatives, learning rate, ...; a model no search '
+                       "covered keeps the paper's; docs/results.md "
+                       'section 11) (default: paper)')
     model.add_argument('--dim', dest='embedding_dim', type=integer(1),
                        default=None, metavar='D',
                        help='embedding size d (default: 100)')
     model.add_argument('--margin', type=number(0, open_low=True),
                        default=None,
-                       help="hinge margin m (default: the authors' setting)")
+                       help="hinge margin m (default: the preset's)")
     model.add_argument('--loss', choices=LOSSES, default=None,
                        help="the metric models' objective over --num-negatives "
                        "K negatives: hinge (the paper's, on every negative), "
                        'hardest (hinge on the closest), warp (that hinge '
                        "weighted by CML's WARP rank estimate) or ccl (a "
-                       'SimpleX-style contrastive loss) (default: hinge)')
+                       'SimpleX-style contrastive loss) (default: the '
+                       "preset's; hinge in paper)")
     model.add_argument('--negative-weight', type=number(0, open_low=True),
                        default=None,
                        help='weight of the negatives in --loss ccl '
@@ -127,7 +130,7 @@ def add_arguments(parser: ArgumentParser):
                        help='history size L (-1: all of it; default: the '
                        "authors', 50, or 5 on Yelp)")
     model.add_argument('--history-sampling', choices=HISTORY_SAMPLING,
-                       default=None, help="(default: the authors' setting)")
+                       default=None, help="(default: the preset's)")
     model.add_argument('--user-slot', action=argparse.BooleanOptionalAction,
                        default=None, help="the user slot in HLR's history "
                        "(catex in the authors' code, "
@@ -182,7 +185,8 @@ def add_arguments(parser: ArgumentParser):
     train.add_argument('--num-negatives', type=integer(1), default=None,
                        metavar='K',
                        help='negatives per training triplet, each avoiding '
-                       "the user's items (default: 1, the paper's)")
+                       "the user's items (default: the preset's; 1 in "
+                       'paper)')
     train.add_argument('--num-workers', type=integer(0), default=None,
                        help='sampling processes of the loaders (default: 0)')
     train.add_argument('--eval-every', type=integer(0), default=None,
@@ -276,7 +280,6 @@ def resumed_experiment(args: argparse.Namespace, parser: ArgumentParser,
     exp.dataset, exp.data_options = run_dataset_options(
         args, data_options(args), record, out)
     recorded = {'model': exp.model, **exp.hyperparameters,
-                'num_negatives': exp.train.num_negatives,
                 **{f: getattr(exp.train, f) for f in TRAIN_FLAGS},
                 **{f: getattr(exp, f) for f in EXPERIMENT_FLAGS}}
     recorded['ks'] = list(recorded['ks'])

@@ -143,7 +143,9 @@ class Experiment:
         return cls(
             dataset=name, model=record['model'], data_options=data,
             preset=record.get('preset', 'paper'),
-            hyperparameters={**record['model_arguments'], 'lr': train.lr},
+            hyperparameters={**record['model_arguments'],
+                             **{name: getattr(train, name)
+                                for name in TRAINING_SETTINGS}},
             train=train, ks=tuple(record['ks']),
             metric_mode=record['metric_mode'],
             num_cohorts=record['num_cohorts'],
@@ -268,7 +270,9 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
         'split': dataset.split,
         'split_seed': dataset.seed,
         'seed': train.seed,
+        'preset': exp.preset,
         'hyperparameters': {**arguments, 'lr': train.lr,
+                            'num_negatives': train.num_negatives,
                             'batch_size': train.batch_size,
                             'epochs': train.epochs,
                             'patience': train.patience,
@@ -312,8 +316,8 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
     return results
 
 
-TRAINING_KEYS = ('lr', 'batch_size', 'epochs', 'patience', 'select_by',
-                 'eval_every', 'eval_users')
+TRAINING_KEYS = ('lr', 'num_negatives', 'batch_size', 'epochs', 'patience',
+                 'select_by', 'eval_every', 'eval_users')
 r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training,
 not to the model."""
 

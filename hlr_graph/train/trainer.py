@@ -384,9 +384,10 @@ class Trainer:
                 process_seed(kwargs['seed'], self.rank),
                 num_negatives=cfg.num_negatives, **kwargs)
         if cfg.num_negatives != 1:
-            raise ValueError(f'num_negatives={cfg.num_negatives} is drawn on '
-                             f"the model's device only: leave num_workers "
-                             f'at 0')
+            raise ValueError(f'num_negatives={cfg.num_negatives} (given, '
+                             f"or the preset's) is drawn on the model's "
+                             f'device only: leave num_workers at 0, or set '
+                             f'num_negatives to 1')
         return TripletLoader(self.data, num_workers=cfg.num_workers,
                              **kwargs)
 
