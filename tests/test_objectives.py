@@ -206,9 +206,13 @@ def test_the_best_preset_overrides_the_papers_settings(monkeypatch):
         assert default_hyperparameters(dataset, 'cml', 'best') == {
             **default_hyperparameters(dataset, 'cml'),
             'loss': 'hardest', 'num_negatives': 32}
+    # So does a model its family's search left out:
+    assert default_hyperparameters('yelp', 'cml', 'best') == {
+        **default_hyperparameters('yelp', 'cml'),
+        'loss': 'hardest', 'num_negatives': 32}
     # A model no search chose for keeps the paper's settings:
-    assert (default_hyperparameters('yelp', 'cml', 'best')
-            == default_hyperparameters('yelp', 'cml'))
+    assert (default_hyperparameters('yelp', 'hlr', 'best')
+            == default_hyperparameters('yelp', 'hlr'))
     with pytest.raises(ValueError, match="unknown preset 'tuned'"):
         default_hyperparameters('yelp', 'cml', 'tuned')
 

@@ -110,8 +110,8 @@ of MovieLens's settings after 30 epochs, at a tenth of the time
 (docs/results.md, section 11)."""
 
 GENERIC = 'generic'
-r"""The :obj:`BEST` entry of every data set whose family had no search of
-its own."""
+r"""The :obj:`BEST` entry of every model that its data set's family had no
+search for."""
 
 _MANY_NEGATIVES = dict(loss='hinge', num_negatives=32, lr=2e-3, margin=1.0)
 _ALS = dict(regularization=30.0, alpha=5.0)
@@ -135,10 +135,10 @@ BEST: Dict[str, Dict[str, Dict]] = {
 }
 r"""The ``'best'`` preset: by family and model, the settings this project's
 validation searches chose over the paper's (docs/results.md, section 11,
-with the searches' commands, trials and budgets). A data set whose family
-had no search of its own takes the :obj:`GENERIC` entry: the settings that
-carried over to a data set outside every search (Last.fm's validation
-split)."""
+with the searches' commands, trials and budgets). A model that its data
+set's family did not search takes the :obj:`GENERIC` entry: the settings
+that carried over to a data set outside every search (Last.fm's validation
+split); a model that neither covers keeps the paper's."""
 
 
 PAPER_GRID: Dict[str, List] = {
@@ -240,8 +240,8 @@ def default_hyperparameters(dataset: str, model: str,
                          f'{list(PRESETS)}')
     settings = dict(DEFAULTS[family(dataset)].get(model, {}))
     if preset == 'best':
-        settings.update(BEST.get(FAMILIES.get(dataset), BEST[GENERIC]).get(
-            model, {}))
+        searched = BEST.get(FAMILIES.get(dataset), {})
+        settings.update(searched.get(model) or BEST[GENERIC].get(model, {}))
     return settings
 
 
