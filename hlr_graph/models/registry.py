@@ -114,6 +114,7 @@ r"""The :obj:`BEST` entry of every model that its data set's family had no
 search for."""
 
 _MANY_NEGATIVES = dict(loss='hinge', num_negatives=32, lr=2e-3, margin=1.0)
+_HARD_NEGATIVES = dict(loss='hardest', num_negatives=32, lr=1e-3, margin=0.5)
 _ALS = dict(regularization=30.0, alpha=5.0)
 _HLR = dict(**_MANY_NEGATIVES, num_memories=20, max_history=20,
             history_sampling='unpop', user_slot=False, copy=True,
@@ -124,8 +125,10 @@ BEST: Dict[str, Dict[str, Dict]] = {
         'cml': _MANY_NEGATIVES,
         'hlr': _HLR,
     },
-    'yelp': {  # Yelp2018's searches
+    'yelp': {  # Yelp2018's searches; HLR's carried over from CML's
         'als': dict(regularization=1.0, alpha=10.0),
+        'cml': _HARD_NEGATIVES,
+        'hlr': {**DEFAULTS['yelp']['hlr'], **_HARD_NEGATIVES},
     },
     GENERIC: {  # ml-100k's, checked on Last.fm
         'als': _ALS,
