@@ -222,12 +222,6 @@ and ``'best'``, those chosen by this project's validation searches
 (:obj:`BEST`; docs/results.md)."""
 
 
-def family(dataset: str) -> str:
-    r"""The family of :obj:`dataset` (:obj:`FAMILIES`), :obj:`OTHER_FAMILY`
-    for any other."""
-    return FAMILIES.get(dataset, OTHER_FAMILY)
-
-
 def default_hyperparameters(dataset: str, model: str,
                             preset: str = 'paper') -> Dict:
     r"""The settings of :obj:`model` on the family of :obj:`dataset` in
@@ -241,7 +235,8 @@ def default_hyperparameters(dataset: str, model: str,
     if preset not in PRESETS:
         raise ValueError(f"unknown preset '{preset}': give one of "
                          f'{list(PRESETS)}')
-    settings = dict(DEFAULTS[family(dataset)].get(model, {}))
+    settings = dict(DEFAULTS[FAMILIES.get(dataset, OTHER_FAMILY)].get(
+        model, {}))
     if preset == 'best':
         searched = BEST.get(FAMILIES.get(dataset), {})
         settings.update(searched.get(model) or BEST[GENERIC].get(model, {}))
