@@ -19,6 +19,7 @@ from hlr_graph.models import (
     LRML,
     AdaCML,
     HLRPlusPlus,
+    TransCF,
     build_model,
     default_hyperparameters,
     registry,
@@ -104,6 +105,8 @@ def triplets(num_negatives):
         history=torch.tensor([[1, 2, 3, 4, 5, 6, 0], [0, 0, 0, 1, 2, 2, 3]]))
 
 
+TRANSCF_EDGES = torch.tensor([[0, 0, 1, 2, 2], [0, 5, 1, 2, 5]])
+
 MODELS = [
     lambda: CML(3, 9, embedding_dim=8),
     lambda: LRML(3, 9, embedding_dim=8, num_memories=4),
@@ -111,6 +114,7 @@ MODELS = [
     lambda: HLR(3, 9, embedding_dim=8, num_memories=4, max_history=-1),
     lambda: HLRPlusPlus(3, 9, embedding_dim=8, num_memories=4,
                         max_history=-1),
+    lambda: TransCF(3, 9, TRANSCF_EDGES, embedding_dim=8),
 ]
 
 
@@ -123,6 +127,34 @@ def test_one_negative_hinge_is_the_papers_loss_to_the_bit(make):
     assert one.neg.dim() == 2 and flat.neg.dim() == 1
     # [B] negatives take the paper's expression; [B, 1] the objective's.
     assert torch.equal(model.loss(one), model.loss(flat))
+
+
+@pytest.mark.parametrize('loss', ['hinge', 'hardest', 'warp', 'ccl'])
+def test_transcf_takes_k_negatives(loss):
+    # The objective over the K distances d(u, v-_k) (forward(), checked by
+    # hand in test_baselines), both regularisers with the negatives' mean.
+    torch.manual_seed(1)
+    model = TransCF(3, 9, TRANSCF_EDGES, embedding_dim=8, alpha_nbr=0.5,
+                    alpha_dist=0.25, loss=loss, negative_weight=2.0)
+    batch = triplets(3)
+    users, items = model.embeddings()
+    d_pos = model(batch.user, batch.pos)
+    d_neg = torch.stack([model(batch.user, batch.neg[:, k])
+                         for k in range(3)], dim=1)
+
+    def user_off(user):  # ||p_u - nbr_u||^2: nbr_u, the mean of items.
+        return squared_distance(users[user], model.neighbourhood(
+            items, model.user_rowptr, model.user_col, user))
+
+    def item_off(item):  # ||q_v - nbr_v||^2: nbr_v, the mean of users.
+        return squared_distance(items[item], model.neighbourhood(
+            users, model.item_rowptr, model.item_col, item))
+
+    regulariser = (user_off(batch.user) + item_off(batch.pos) + torch.stack(
+        [item_off(batch.neg[:, k]) for k in range(3)]).mean(0))
+    expected = (metric_loss(d_pos, d_neg, model.margin, loss, 9, 2.0) +
+                0.5 * regulariser.sum() + 0.25 * d_pos.sum())
+    assert torch.allclose(model.loss(batch), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize('make', MODELS)
@@ -158,7 +190,6 @@ def test_every_loss_trains_hlr_with_k_negatives(loss):
 
 
 @pytest.mark.parametrize('argv,needle', [
-    (['--model', 'transcf', '--loss', 'ccl'], "loss='ccl'"),
     (['--model', 'bpr', '--num-negatives', '3'], 'num_negatives=3'),
     (['--model', 'bpr', '--loss', 'warp'], '--loss'),
     (['--model', 'cml', '--num-negatives', '0'], '--num-negatives'),

@@ -8,6 +8,7 @@ from torch_geometric.utils import cumsum, scatter
 from hlr_graph.data.index import csr_gather
 from hlr_graph.models.cml import CML
 from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
+from hlr_graph.nn.objectives import metric_loss
 
 
 class TransCF(CML):
@@ -33,6 +34,15 @@ class TransCF(CML):
     authors' code uses training and validation ones for its validation
     loss).
 
+    With :math:`K` negatives per triplet (a ``[B, K]``
+    :attr:`TripletBatch.neg`) the hinge becomes the model's :obj:`loss`
+    over them (:func:`~hlr_graph.nn.metric_loss`, as for
+    :class:`~hlr_graph.models.CML`), and the negatives' regulariser is
+    their mean, :math:`\frac{1}{K} \sum_k \|q_{v^-_k} -
+    \mathrm{nbr}_{v^-_k}\|^2`, so that its weight does not grow with
+    :math:`K`; with one negative and ``'hinge'`` the loss is the one
+    above, computed as before.
+
     Args:
         num_users (int): The number of users.
         num_items (int): The number of items.
@@ -42,14 +52,9 @@ class TransCF(CML):
         **kwargs: :obj:`embedding_dim`, :obj:`margin`, :obj:`max_norm` of
             :class:`~hlr_graph.models.CML`.
     """
-    multiple_negatives = False  # Its loss() reads one negative.
 
     def __init__(self, num_users: int, num_items: int, edge_index: Tensor,
                  alpha_nbr: float = 0.1, alpha_dist: float = 0.1, **kwargs):
-        if kwargs.get('loss', 'hinge') != 'hinge':
-            raise ValueError(f"TransCF trains with its own hinge and "
-                             f"regularisers only, not loss="
-                             f"'{kwargs['loss']}'")
         super().__init__(num_users, num_items, **kwargs)
         self.alpha_nbr, self.alpha_dist = alpha_nbr, alpha_dist
         for name, (row, col, size) in {
@@ -82,24 +87,37 @@ class TransCF(CML):
         return users.index_select(0, user) + nbr_user * nbr_item
 
     def loss(self, batch) -> Tensor:
-        r"""The hinge plus both regularisers, summed over the batch; the
-        gradient reaches the batch's rows only (the neighbourhoods carry
-        none), so sparse updates apply."""
+        r"""The hinge (or the model's :obj:`loss` over the batch's
+        :math:`K` negatives) plus both regularisers, summed over the batch;
+        the gradient reaches the batch's rows only (the neighbourhoods
+        carry none), so sparse updates apply."""
         users, items = self.embeddings()
-        p, pos_neg = self.lookup(batch.user, torch.cat([batch.pos,
-                                                        batch.neg]))
-        pos, neg = pos_neg.chunk(2)
+        negatives = batch.negatives()  # [B, K]
+        size, num = negatives.shape
+        p, pos_neg = self.lookup(batch.user, torch.cat([
+            batch.pos, negatives.reshape(-1)]))
+        pos, neg = pos_neg[:size], pos_neg[size:]
         nbr_user, nbr_pos = self._neighbourhoods(users, items, batch.user,
                                                  batch.pos)
         nbr_neg = self.neighbourhood(users, self.item_rowptr, self.item_col,
-                                     batch.neg)
+                                     negatives.reshape(-1))
         d_pos = squared_distance(p + nbr_user * nbr_pos, pos)
-        d_neg = squared_distance(p + nbr_user * nbr_neg, neg)
         regulariser = (squared_distance(p, nbr_user) +
-                       squared_distance(pos, nbr_pos) +
-                       squared_distance(neg, nbr_neg))
-        return (torch.relu(d_pos - d_neg + self.margin).sum() +
-                self.alpha_nbr * regulariser.sum() +
+                       squared_distance(pos, nbr_pos))
+        if batch.neg.dim() == 1 and self.objective == 'hinge':
+            d_neg = squared_distance(p + nbr_user * nbr_neg, neg)
+            ranking = torch.relu(d_pos - d_neg + self.margin).sum()
+            regulariser = regulariser + squared_distance(neg, nbr_neg)
+        else:
+            neg, nbr_neg = neg.view(size, num, -1), nbr_neg.view(
+                size, num, -1)
+            d_neg = squared_distance(
+                p.unsqueeze(1) + nbr_user.unsqueeze(1) * nbr_neg, neg)
+            ranking = metric_loss(d_pos, d_neg, self.margin, self.objective,
+                                  self.num_items, self.negative_weight)
+            regulariser = regulariser + squared_distance(
+                neg, nbr_neg).mean(dim=1)
+        return (ranking + self.alpha_nbr * regulariser.sum() +
                 self.alpha_dist * d_pos.sum())
 
     def score(self, user: Tensor, history: Optional[Tensor] = None) -> Tensor:
