@@ -47,8 +47,8 @@ from hlr_graph.data.cli import (
     number,
     refuse_changes,
 )
-from hlr_graph.models import MODELS, Recommender, model_arguments
-from hlr_graph.models.registry import PRESETS, TRAINING_SETTINGS
+from hlr_graph.models import MODELS, Recommender
+from hlr_graph.models.registry import PRESETS, setting_names
 from hlr_graph.nn.objectives import LOSSES
 from hlr_graph.train.experiment import (
     CHECKPOINT_FILE,
@@ -307,8 +307,10 @@ def resumed_experiment(args: argparse.Namespace, parser: ArgumentParser,
 def check_model_flags(model: str, hyperparameters: Dict,
                       parser: ArgumentParser):
     r"""Raises :class:`UsageError` for a model flag that :obj:`model` does
-    not take, before any data loads."""
-    takes = set(model_arguments(model)) | set(TRAINING_SETTINGS)
+    not take (:func:`~hlr_graph.models.registry.setting_names`: ``--lr``
+    only for models trained by gradient, ``--num-negatives`` only for those
+    whose loss reads several), before any data loads."""
+    takes = setting_names(model)
     for dest in hyperparameters:
         if dest not in takes:
             raise UsageError(f"{parser.flag(dest)}: model '{model}' has no "
