@@ -364,6 +364,17 @@ def test_resume_needs_a_run_it_can_continue(run_dir, tmp_path, capsys):
               '--num-workers 2', "the run's 0")
 
 
+def test_resume_refuses_a_flag_the_model_does_not_take(tmp_path, capsys):
+    out = str(tmp_path / 'popular')
+    assert cli.main(['train', '--model', 'popular', '--quiet',
+                     '--output-dir', out]) == 0
+    capsys.readouterr()
+    for flag in (['--lr', '0.001'], ['--num-negatives', '1']):
+        one_error(capsys, cli.main(['train', '--resume', '--output-dir', out,
+                                    *flag]),
+                  flag[0], "model 'popular' has no such setting")
+
+
 # What people see #############################################################
 
 def test_a_run_lists_every_file_it_wrote(run_dir, tmp_path, capsys):

@@ -192,6 +192,7 @@ def test_every_loss_trains_hlr_with_k_negatives(loss):
 @pytest.mark.parametrize('argv,needle', [
     (['--model', 'bpr', '--num-negatives', '3'], '--num-negatives'),
     (['--model', 'popular', '--num-negatives', '3'], '--num-negatives'),
+    (['--model', 'lightgcn', '--num-negatives', '1'], '--num-negatives'),
     (['--model', 'als', '--lr', '0.1'], '--lr'),
     (['--model', 'bpr', '--loss', 'warp'], '--loss'),
     (['--model', 'cml', '--num-negatives', '0'], '--num-negatives'),

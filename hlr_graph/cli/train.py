@@ -156,8 +156,9 @@ def add_arguments(parser: ArgumentParser):
                        help="ALS's confidence scaling alpha (default: 1)")
     train = parser.add_argument_group('training')
     train.add_argument('--lr', type=number(0, open_low=True), default=None,
-                       help="Adam's learning rate (default: the authors' "
-                       "setting for this data set and model)")
+                       help="Adam's learning rate, for models trained by "
+                       "gradient (default: the preset's setting for this "
+                       "data set and model)")
     train.add_argument('--optimizer', choices=OPTIMIZERS, default=None,
                        help="adam: Adam over whole tables, every row clipped "
                        "(the paper's); sparse_adam: Adam on the embedding "
@@ -185,8 +186,9 @@ def add_arguments(parser: ArgumentParser):
     train.add_argument('--num-negatives', type=integer(1), default=None,
                        metavar='K',
                        help='negatives per training triplet, each avoiding '
-                       "the user's items (default: the preset's; 1 in "
-                       'paper)')
+                       "the user's items, for the metric models (cml, lrml, "
+                       "transcf, adacml, hlr, hlrpp; default: the preset's; "
+                       '1 in paper)')
     train.add_argument('--num-workers', type=integer(0), default=None,
                        help='sampling processes of the loaders (default: 0)')
     train.add_argument('--eval-every', type=integer(0), default=None,
@@ -277,6 +279,9 @@ def resumed_experiment(args: argparse.Namespace, parser: ArgumentParser,
     except FileNotFoundError as e:
         raise UsageError(f'--resume: {e}') from None
     exp = Experiment.from_record(record, out)
+    check_model_flags(exp.model, {dest: getattr(args, dest)
+                                  for dest in MODEL_FLAGS
+                                  if getattr(args, dest) is not None}, parser)
     exp.dataset, exp.data_options = run_dataset_options(
         args, data_options(args), record, out)
     recorded = {'model': exp.model, **exp.hyperparameters,

@@ -49,7 +49,8 @@ class TransCF(CML):
         edge_index (torch.Tensor): ``[2, E]`` training (user, item) pairs.
         alpha_nbr (float): :math:`\alpha_{nbr}`. (default: ``0.1``)
         alpha_dist (float): :math:`\alpha_{dist}`. (default: ``0.1``)
-        **kwargs: :obj:`embedding_dim`, :obj:`margin`, :obj:`max_norm` of
+        **kwargs: :obj:`embedding_dim`, :obj:`margin`, :obj:`max_norm`,
+            :obj:`loss`, :obj:`negative_weight` of
             :class:`~hlr_graph.models.CML`.
     """
 

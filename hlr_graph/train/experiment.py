@@ -34,6 +34,7 @@ from hlr_graph.models.registry import (
     build_model,
     default_hyperparameters,
     model_arguments,
+    setting_names,
 )
 from hlr_graph.progress import write
 from hlr_graph.train.trainer import TrainConfig, Trainer, edge_checksum
@@ -145,7 +146,8 @@ class Experiment:
             preset=record.get('preset', 'paper'),
             hyperparameters={**record['model_arguments'],
                              **{name: getattr(train, name)
-                                for name in TRAINING_SETTINGS}},
+                                for name in TRAINING_SETTINGS
+                                if name in setting_names(record['model'])}},
             train=train, ks=tuple(record['ks']),
             metric_mode=record['metric_mode'],
             num_cohorts=record['num_cohorts'],
