@@ -101,6 +101,19 @@ def test_other_commands_refuse_numbers_out_of_range(tmp_path, capsys,
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs procfs')
+def test_train_refuses_folders_it_cannot_make(tmp_path, capsys):
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('')
+    out = ['--output-dir', str(tmp_path / 'out')]
+    for argv, needle in [
+            (['--output-dir', '/proc/nope/run'], 'cannot make folders in'),
+            ([*out, '--cache-dir', str(a_file / 'cache')], 'not a folder')]:
+        one_error(capsys, cli.main(['train', *argv]), argv[-2], argv[-1],
+                  needle)
+    assert sorted(os.listdir(tmp_path)) == ['a_file']
+
+
 def test_the_example_script_refuses_zero_epochs(capsys):
     from test_main_job import train_hlr
     one_error(capsys, train_hlr.main(['--epochs', '0']), '--epochs',
@@ -369,6 +382,9 @@ def test_resume_refuses_a_flag_the_model_does_not_take(tmp_path, capsys):
     assert cli.main(['train', '--model', 'popular', '--quiet',
                      '--output-dir', out]) == 0
     capsys.readouterr()
+    # No training setting is recorded for a model fitted in closed form:
+    recorded = results_of(tmp_path / 'popular')['hyperparameters']
+    assert recorded == {'eval_users': None}
     for flag in (['--lr', '0.001'], ['--num-negatives', '1']):
         one_error(capsys, cli.main(['train', '--resume', '--output-dir', out,
                                     *flag]),
@@ -397,7 +413,8 @@ def test_quiet_prints_only_the_results_table(tmp_path, capsys):
     assert captured.err == ''
     # Both seeds, each named (not "seed 3" for the split's):
     assert lines[0].startswith('popular on synthetic (reference split, '
-                               'split seed 2021, seed 3): best epoch 0')
+                               'split seed 2021, seed 3), preset paper: '
+                               'best epoch 0')
     assert lines[1].split() == ['metric', '@10', '@20']
     assert [line.split()[0] for line in lines[2:]] == [
         'precision', 'recall', 'ndcg', 'map', 'mrr', 'hit', 'coverage',

@@ -120,7 +120,7 @@ def test_tune_searches_given_values_and_training_settings(tmp_path, capsys):
     args = ['--dataset', 'synthetic', '--model', 'cml', '--epochs', '1',
             '--trials', '8', '--grid', 'loss=hinge,hardest',
             'num_negatives=1,4', 'lr=1e-3', 'margin=0.5', '--fix',
-            'negative_weight=2',
+            'max_norm=0.9',
             '--select-by', 'ndcg@10', '--output', str(out)]
     assert tune.main(args) == 0
     searched = json.loads(out.read_text())
@@ -130,7 +130,7 @@ def test_tune_searches_given_values_and_training_settings(tmp_path, capsys):
     assert searched['select_by'] == 'ndcg@10'
     tried = [t['hyperparameters'] for t in searched['trials']]
     assert tried[0] == dict(lr=1e-3, margin=0.5, loss='hinge',
-                            num_negatives=1, negative_weight=2)
+                            num_negatives=1, max_norm=0.9)
     assert sorted((t['loss'], t['num_negatives']) for t in tried) == [
         ('hardest', 1), ('hardest', 4), ('hinge', 1), ('hinge', 4)]
     capsys.readouterr()

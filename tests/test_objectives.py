@@ -134,8 +134,9 @@ def test_transcf_takes_k_negatives(loss):
     # The objective over the K distances d(u, v-_k) (forward(), checked by
     # hand in test_baselines), both regularisers with the negatives' mean.
     torch.manual_seed(1)
+    weight = 2.0 if loss == 'ccl' else 1.0
     model = TransCF(3, 9, TRANSCF_EDGES, embedding_dim=8, alpha_nbr=0.5,
-                    alpha_dist=0.25, loss=loss, negative_weight=2.0)
+                    alpha_dist=0.25, loss=loss, negative_weight=weight)
     batch = triplets(3)
     users, items = model.embeddings()
     d_pos = model(batch.user, batch.pos)
@@ -152,7 +153,7 @@ def test_transcf_takes_k_negatives(loss):
 
     regulariser = (user_off(batch.user) + item_off(batch.pos) + torch.stack(
         [item_off(batch.neg[:, k]) for k in range(3)]).mean(0))
-    expected = (metric_loss(d_pos, d_neg, model.margin, loss, 9, 2.0) +
+    expected = (metric_loss(d_pos, d_neg, model.margin, loss, 9, weight) +
                 0.5 * regulariser.sum() + 0.25 * d_pos.sum())
     assert torch.allclose(model.loss(batch), expected, atol=1e-6)
 
@@ -194,6 +195,9 @@ def test_every_loss_trains_hlr_with_k_negatives(loss):
     (['--model', 'popular', '--num-negatives', '3'], '--num-negatives'),
     (['--model', 'lightgcn', '--num-negatives', '1'], '--num-negatives'),
     (['--model', 'als', '--lr', '0.1'], '--lr'),
+    (['--model', 'popular', '--batch-size', '5'], 'closed form'),
+    (['--model', 'popular', '--optimizer', 'sparse_adam'], '--optimizer'),
+    (['--model', 'cml', '--negative-weight', '2'], "loss='hinge'"),
     (['--model', 'bpr', '--loss', 'warp'], '--loss'),
     (['--model', 'cml', '--num-negatives', '0'], '--num-negatives'),
 ])

@@ -30,6 +30,7 @@ from hlr_graph.data.cli import (
     MISTAKES,
     ArgumentParser,
     UsageError,
+    check_folder,
     execute,
     flat_options,
     integer,
@@ -147,16 +148,6 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser,
                        "monitor and select on one with --eval-every / "
                        "--select-by) " + ("(default: the run's)" if of_run
                                           else '(default: all)'))
-
-
-def check_folder(path: str, flag: str):
-    r"""Raises :class:`UsageError` when :obj:`path` (or a parent of it)
-    exists but is not a folder."""
-    folder = osp.abspath(path)
-    while not osp.exists(folder):
-        folder = osp.dirname(folder)
-    if not osp.isdir(folder):
-        raise UsageError(f'{flag} {path}: {folder} is a file, not a folder')
 
 
 def check_output_file(path: str, flag: str = '--output'):

@@ -48,7 +48,11 @@ from hlr_graph.data.cli import (
     refuse_changes,
 )
 from hlr_graph.models import MODELS, Recommender
-from hlr_graph.models.registry import PRESETS, setting_names
+from hlr_graph.models.registry import (
+    PRESETS,
+    setting_names,
+    trained_by_gradient,
+)
 from hlr_graph.nn.objectives import LOSSES
 from hlr_graph.train.experiment import (
     CHECKPOINT_FILE,
@@ -81,6 +85,10 @@ TRAIN_FLAGS = ('optimizer', 'epochs', 'batch_size', 'patience', 'select_by',
                'seed', 'device', 'eval_every', 'eval_users', 'num_workers',
                'distributed')
 r"""Flags (by ``dest``) that set :class:`TrainConfig` fields."""
+GRADIENT_FLAGS = ('optimizer', 'epochs', 'batch_size', 'patience', 'select_by',
+                  'eval_every', 'num_workers')
+r"""Flags (by ``dest``) of training by gradient, which models fitted in
+closed form (MF-ALS, most-popular) refuse."""
 EXPERIMENT_FLAGS = ('preset', 'ks', 'metric_mode', 'num_cohorts', 'cohort_size',
                     'eval_users', 'save_recommendations', 'refit')
 r"""Flags (by ``dest``) that set :class:`Experiment` fields."""
@@ -279,9 +287,7 @@ def resumed_experiment(args: argparse.Namespace, parser: ArgumentParser,
     except FileNotFoundError as e:
         raise UsageError(f'--resume: {e}') from None
     exp = Experiment.from_record(record, out)
-    check_model_flags(exp.model, {dest: getattr(args, dest)
-                                  for dest in MODEL_FLAGS
-                                  if getattr(args, dest) is not None}, parser)
+    check_model_flags(exp.model, args, parser)
     exp.dataset, exp.data_options = run_dataset_options(
         args, data_options(args), record, out)
     recorded = {'model': exp.model, **exp.hyperparameters,
@@ -309,17 +315,25 @@ def resumed_experiment(args: argparse.Namespace, parser: ArgumentParser,
     return exp
 
 
-def check_model_flags(model: str, hyperparameters: Dict,
+def check_model_flags(model: str, args: argparse.Namespace,
                       parser: ArgumentParser):
-    r"""Raises :class:`UsageError` for a model flag that :obj:`model` does
-    not take (:func:`~hlr_graph.models.registry.setting_names`: ``--lr``
-    only for models trained by gradient, ``--num-negatives`` only for those
-    whose loss reads several), before any data loads."""
+    r"""Raises :class:`UsageError` for a flag given that :obj:`model` does
+    not take, before any data loads: a model flag outside
+    :func:`~hlr_graph.models.registry.setting_names` (``--lr`` only for
+    models trained by gradient, ``--num-negatives`` only for those whose
+    loss reads several), or a flag of :obj:`GRADIENT_FLAGS` for a model
+    fitted in closed form."""
     takes = setting_names(model)
-    for dest in hyperparameters:
-        if dest not in takes:
+    for dest in MODEL_FLAGS:
+        if getattr(args, dest) is not None and dest not in takes:
             raise UsageError(f"{parser.flag(dest)}: model '{model}' has no "
                              f"such setting")
+    for dest in GRADIENT_FLAGS:
+        if getattr(args, dest) is not None and not trained_by_gradient(
+                model):
+            raise UsageError(f"{parser.flag(dest)}: model '{model}' is "
+                             'fitted in closed form, not trained by '
+                             'gradient; leave the flag out')
 
 
 def check_optimizer(model: str, optimizer: str, parser: ArgumentParser):
@@ -431,7 +445,7 @@ def _run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         check_dataset(dataset_name(args, DEFAULT_DATASET))
         check_replace(out, args.overwrite)
         exp = experiment_from_args(args)
-        check_model_flags(exp.model, exp.hyperparameters, parser)
+        check_model_flags(exp.model, args, parser)
         check_optimizer(exp.model, exp.train.optimizer, parser)
     check_launch(exp.train, parser)
     try:
@@ -482,12 +496,13 @@ def format_table(results: dict) -> str:
                f"{results['train_seconds']:.1f}s" if refit is None else
                f"best epoch {results['best_epoch']} on validation, train "
                f"{results['train_seconds']:.1f}s; refit on train + "
-               f"validation for {refit['epochs']} epochs, "
+               f"validation for {refit['epochs']} epoch"
+               f"{'' if refit['epochs'] == 1 else 's'}, "
                f"{refit['train_seconds']:.1f}s; test measured once")
     return format_metrics(
         run_title(results['model'], results['dataset'], results['split'],
                   results['split_seed'], results['seed'])
-        + f": {trained}, eval "
+        + f", preset {results.get('preset', 'paper')}: {trained}, eval "
         f"{results['eval_seconds']:.1f}s, {results['num_test_users']} test "
         f"users, {results['metric_mode']} metrics", results['test'])
 

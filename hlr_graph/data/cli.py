@@ -18,10 +18,11 @@ import os
 import os.path as osp
 import re
 import sys
+import tempfile
 import traceback
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
-from hlr_graph.data.dataset import MissingDataError
+from hlr_graph.data.dataset import CACHE_ENV, MissingDataError
 from hlr_graph.data.interactions import DataFormatError
 from hlr_graph.data.registry import DATASETS
 from hlr_graph.data.split import SPLITS
@@ -205,6 +206,24 @@ def dataset_name(args: argparse.Namespace, default: str) -> str:
     return args.dataset if args.dataset is not None else default
 
 
+def check_folder(path: str, flag: str, writable: bool = True):
+    r"""Raises :class:`UsageError` naming :obj:`flag` when :obj:`path` (or
+    a parent of it) exists but is not a folder, or, with :obj:`writable`,
+    when no folder can be made where :obj:`path` is to be (probed with an
+    empty folder, removed at once)."""
+    folder = osp.abspath(path)
+    while not osp.exists(folder):
+        folder = osp.dirname(folder)
+    if not osp.isdir(folder):
+        raise UsageError(f'{flag} {path}: {folder} is a file, not a folder')
+    if writable:
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix='.hlr_graph-', dir=folder))
+        except OSError as e:
+            raise UsageError(f'{flag} {path}: cannot make folders in '
+                             f'{folder} ({e.strerror})') from None
+
+
 def check_dataset(name: str):
     r"""Raises :class:`UsageError` when :obj:`name` is neither a known data
     set nor an existing file, before anything is loaded."""
@@ -224,6 +243,10 @@ def data_options(args: argparse.Namespace) -> Dict:
     def column(value):
         return int(value) if value.lstrip('-').isdigit() else value
 
+    cache = (('--cache-dir', args.cache_dir) if args.cache_dir is not None
+             else (f'${CACHE_ENV}', os.environ.get(CACHE_ENV)))
+    if cache[1]:  # A read-only cache that holds the graph serves.
+        check_folder(cache[1], cache[0], writable=False)
     options = {key: getattr(args, dest) for key, dest in (
         ('root', 'root'), ('cache_dir', 'cache_dir'),
         ('threshold', 'threshold'), ('k_core', 'k_core'), ('split', 'split'),

@@ -61,7 +61,8 @@ class CML(Recommender):
         loss (str): The objective, one of :obj:`~hlr_graph.nn.LOSSES`.
             (default: ``'hinge'``, the paper's)
         negative_weight (float): The weight :math:`w` of the negatives in
-            ``'ccl'``. (default: ``1.0``)
+            ``'ccl'`` (another loss refuses a weight other than ``1``).
+            (default: ``1.0``)
     """
     copy: bool = False
     multiple_negatives = True
@@ -74,6 +75,10 @@ class CML(Recommender):
                  negative_weight: float = 1.0):
         super().__init__(num_users, num_items)
         check_objective(loss, 1)
+        if negative_weight != 1.0 and loss != 'ccl':
+            raise ValueError(f"negative_weight ({negative_weight}) weighs the "
+                             f"negatives of loss='ccl' only, not "
+                             f"loss='{loss}'")
         self.margin, self.max_norm = margin, max_norm
         self.objective, self.negative_weight = loss, negative_weight
         self.user_emb = Embedding(num_users, embedding_dim)

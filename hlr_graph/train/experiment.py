@@ -35,6 +35,7 @@ from hlr_graph.models.registry import (
     default_hyperparameters,
     model_arguments,
     setting_names,
+    trained_by_gradient,
 )
 from hlr_graph.progress import write
 from hlr_graph.train.trainer import TrainConfig, Trainer, edge_checksum
@@ -274,7 +275,8 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
         'seed': train.seed,
         'preset': exp.preset,
         'hyperparameters': {**arguments, **{
-            key: getattr(train, key) for key in TRAINING_KEYS}},
+            key: getattr(train, key) for key in TRAINING_KEYS
+            if trained_by_gradient(exp.model) or key == 'eval_users'}},
         'best_epoch': fit['best_epoch'],
         'best_valid_loss': fit['best_valid_loss'],
         'train_seconds': fit['seconds'],
@@ -315,7 +317,7 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
 TRAINING_KEYS = ('lr', 'num_negatives', 'batch_size', 'epochs', 'patience',
                  'select_by', 'eval_every', 'eval_users')
 r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training,
-not to the model."""
+not to the model (of a model fitted in closed form, only ``eval_users``)."""
 
 
 def run_refit(exp: Experiment, data, arguments: Dict, train: TrainConfig,
