@@ -137,13 +137,17 @@ def test_tune_searches_given_values_and_training_settings(tmp_path, capsys):
     assert tune.main(args[:-4] + ['--output', str(out)]) == 2
     assert '--select-by loss differs' in capsys.readouterr().err
     for grid, error in [('num_negatives', 'expected NAME=VALUE'),
-                        ('alpha=1,2', "takes no 'alpha'")]:
+                        ('alpha=1,2', "takes no 'alpha'"),
+                        ('num_users=1,2', "takes no 'num_users'"),
+                        ('self=1,2', "takes no 'self'")]:
         assert tune.main(['--dataset', 'synthetic', '--model', 'cml',
                           '--grid', grid, '--output', str(out)]) == 2
         assert error in capsys.readouterr().err
-    assert tune.main(['--dataset', 'synthetic', '--model', 'bpr', '--fix',
-                      'num_negatives=2', '--output', str(out)]) == 2
-    assert "takes no 'num_negatives'" in capsys.readouterr().err
+    for model, fix in [('bpr', 'num_negatives=2'), ('lightgcn', 'edge_index=1'),
+                       ('transcf', 'kwargs=1')]:
+        assert tune.main(['--dataset', 'synthetic', '--model', model,
+                          '--fix', fix, '--output', str(out)]) == 2
+        assert f"takes no '{fix.split('=')[0]}'" in capsys.readouterr().err
 
 
 table2 = load_example('reproduce_table2')

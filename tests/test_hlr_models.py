@@ -18,6 +18,7 @@ from hlr_graph.models import (
     default_hyperparameters,
     rank_items,
 )
+from hlr_graph.models.registry import MODELS, setting_names
 from hlr_graph.nn import translation_distance
 from hlr_graph.train import TrainConfig, Trainer
 
@@ -156,6 +157,12 @@ def test_authors_settings_per_data_set():
     assert model.max_history == 5 and model.copy and model.clip_ram
     with pytest.raises(ValueError, match='takes no'):
         build_model('cml', 4, 5, num_memories=3)
+    # What the data give is no setting: neither a preset nor a flag names it.
+    for model in MODELS:
+        assert not setting_names(model) & {'self', 'num_users', 'num_items',
+                                           'edge_index', 'kwargs'}
+    with pytest.raises(ValueError, match=r"takes no \['kwargs'\]"):
+        build_model('hlr', 4, 5, kwargs=1)
 
 
 def test_clip_ram_clips_memories_after_a_step():

@@ -196,12 +196,23 @@ def search_space(model: str) -> Dict[str, List]:
             if name in names}
 
 
+_GIVEN = ('self', 'num_users', 'num_items', 'edge_index')
+r"""Constructor arguments that the data give, never a setting."""
+
+
+def _signatures(cls) -> List[inspect.Signature]:
+    return [inspect.signature(base.__init__) for base in reversed(cls.__mro__)
+            if issubclass(base, Recommender)]
+
+
 def _parameters(cls) -> Dict[str, inspect.Parameter]:
-    r"""The constructor parameters of :obj:`cls` and of its recommender
-    bases, a subclass's default overriding its base's."""
-    return {name: p for base in reversed(cls.__mro__)
-            if issubclass(base, Recommender)
-            for name, p in inspect.signature(base.__init__).parameters.items()}
+    r"""The settings among the constructor parameters of :obj:`cls` and of
+    its recommender bases, a subclass's default overriding its base's:
+    neither :obj:`_GIVEN` nor ``*args`` / ``**kwargs``."""
+    return {name: p for signature in _signatures(cls)
+            for name, p in signature.parameters.items()
+            if name not in _GIVEN
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
 def _arguments(cls) -> set:
@@ -251,11 +262,11 @@ def build_model(name: str, num_users: int, num_items: int,
     (TransCF, LightGCN) get the ``[2, E]`` training pairs
     :obj:`edge_index`."""
     cls = MODELS[name]
-    if 'edge_index' in _arguments(cls):
-        if edge_index is None:
-            raise ValueError(f"model '{name}' needs the training edge_index")
-        hyperparameters['edge_index'] = edge_index
     unknown = set(hyperparameters) - _arguments(cls)
     if unknown:
         raise ValueError(f"model '{name}' takes no {sorted(unknown)}")
+    if any('edge_index' in sig.parameters for sig in _signatures(cls)):
+        if edge_index is None:
+            raise ValueError(f"model '{name}' needs the training edge_index")
+        hyperparameters['edge_index'] = edge_index
     return cls(num_users, num_items, **hyperparameters)
