@@ -377,6 +377,28 @@ def test_resume_needs_a_run_it_can_continue(run_dir, tmp_path, capsys):
               '--num-workers 2', "the run's 0")
 
 
+def test_valid_users_samples_the_validation_not_the_test(tmp_path, capsys):
+    out = tmp_path / 'sampled'
+    args = ['train', '--epochs', '2', '--select-by', 'ndcg@10', '--quiet',
+            '--eval-users', '40', '--output-dir', str(out)]
+    assert cli.main(args + ['--valid-users', '25']) == 0
+    results = results_of(out)
+    assert results['num_valid_users'] == 25
+    assert results['num_test_users'] == 40
+    assert results['hyperparameters']['eval_users'] == 25
+    # The same 25 users as `evaluate` samples from the validation split:
+    again = tmp_path / 'again.json'
+    assert cli.main(['evaluate', str(out), '--on', 'val', '--eval-users',
+                     '25', '--output', str(again), '--quiet']) == 0
+    assert json.loads(again.read_text())['metrics'] == results['valid']
+    capsys.readouterr()
+    one_error(capsys, cli.main(args + ['--valid-users', '30', '--resume']),
+              '--valid-users 30', "the run's 25")
+    # Without --valid-users the validation takes the test's sample size.
+    assert cli.main(args[:-1] + [str(tmp_path / 'same')]) == 0
+    assert results_of(tmp_path / 'same')['num_valid_users'] == 40
+
+
 def test_resume_refuses_a_flag_the_model_does_not_take(tmp_path, capsys):
     out = str(tmp_path / 'popular')
     assert cli.main(['train', '--model', 'popular', '--quiet',

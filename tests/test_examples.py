@@ -128,6 +128,7 @@ def test_tune_searches_given_values_and_training_settings(tmp_path, capsys):
                                     loss=['hinge', 'hardest'],
                                     num_negatives=[1, 4])
     assert searched['select_by'] == 'ndcg@10'
+    assert searched['valid_users'] is None
     tried = [t['hyperparameters'] for t in searched['trials']]
     assert tried[0] == dict(lr=1e-3, margin=0.5, loss='hinge',
                             num_negatives=1, max_norm=0.9)
@@ -136,6 +137,12 @@ def test_tune_searches_given_values_and_training_settings(tmp_path, capsys):
     capsys.readouterr()
     assert tune.main(args[:-4] + ['--output', str(out)]) == 2
     assert '--select-by loss differs' in capsys.readouterr().err
+    assert tune.main(args + ['--valid-users', '30']) == 2
+    assert '--valid-users 30 differs' in capsys.readouterr().err
+    sampled = tmp_path / 'sampled.json'
+    assert tune.main(args[:-1] + [str(sampled), '--trials', '1',
+                                  '--valid-users', '30']) == 0
+    assert json.loads(sampled.read_text())['valid_users'] == 30
     for grid, error in [('num_negatives', 'expected NAME=VALUE'),
                         ('alpha=1,2', "takes no 'alpha'"),
                         ('num_users=1,2', "takes no 'num_users'"),

@@ -144,10 +144,11 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser,
     group.add_argument('--cohort-size', type=integer(1), default=None,
                        help=f'users per cohort {default("cohort_size")}')
     group.add_argument('--eval-users', type=integer(1), default=None,
-                       help="rank a random sample of this many users (and "
-                       "monitor and select on one with --eval-every / "
-                       "--select-by) " + ("(default: the run's)" if of_run
-                                          else '(default: all)'))
+                       help="rank a random sample of this many users (and, "
+                       "unless --valid-users says otherwise, monitor and "
+                       "select on one with --eval-every / --select-by) "
+                       + ("(default: the run's)" if of_run
+                          else '(default: all)'))
 
 
 def check_output_file(path: str, flag: str = '--output'):

@@ -199,6 +199,12 @@ def add_arguments(parser: ArgumentParser):
                        '1 in paper)')
     train.add_argument('--num-workers', type=integer(0), default=None,
                        help='sampling processes of the loaders (default: 0)')
+    train.add_argument('--valid-users', type=integer(1), default=None,
+                       metavar='N',
+                       help='rank a random sample of N validation users, the '
+                       'same each time, for --select-by, --eval-every and '
+                       "the results' validation metrics, however many users "
+                       'the test ranks (default: --eval-users)')
     train.add_argument('--eval-every', type=integer(0), default=None,
                        help='print validation NDCG@10 / Recall@10 every N '
                        'epochs (0: never, or every epoch with a metric '
@@ -252,6 +258,8 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
 
     train = TrainConfig(**given(TRAIN_FLAGS), progress=not (
         args.no_progress or args.quiet), log=not args.quiet)
+    if args.valid_users is not None:
+        train.eval_users = args.valid_users
     settings = given(EXPERIMENT_FLAGS)
     if 'ks' in settings:
         settings['ks'] = tuple(settings['ks'])
@@ -294,9 +302,11 @@ def resumed_experiment(args: argparse.Namespace, parser: ArgumentParser,
                 **{f: getattr(exp.train, f) for f in TRAIN_FLAGS},
                 **{f: getattr(exp, f) for f in EXPERIMENT_FLAGS}}
     recorded['ks'] = list(recorded['ks'])
+    recorded['valid_users'] = exp.train.eval_users
     refuse_changes(
         [(parser.flag(dest), getattr(args, dest), recorded.get(dest))
-         for dest in ('model', *MODEL_FLAGS, *TRAIN_FLAGS, *EXPERIMENT_FLAGS)
+         for dest in ('model', *MODEL_FLAGS, *TRAIN_FLAGS, *EXPERIMENT_FLAGS,
+                      'valid_users')
          if dest not in FREE_FLAGS and getattr(args, dest) is not None
          and getattr(args, dest) != recorded.get(dest)],
         "the run's", osp.join(out, RUN_FILE),

@@ -83,10 +83,11 @@ HELP = 'search the paper\'s grid on validation NDCG@10'
 METRIC = 'ndcg@10'
 SETTINGS = {'--model': 'model', '--fix': 'fixed', '--grid': 'grid_values',
             '--epochs': 'epochs', '--patience': 'patience', '--seed': 'seed',
-            '--optimizer': 'optimizer', '--select-by': 'select_by'}
+            '--optimizer': 'optimizer', '--select-by': 'select_by',
+            '--valid-users': 'valid_users'}
 r"""The flags (and the output's entries) that change a trial, besides the
 data options: a search continues only with the same."""
-EARLIER = {'grid_values': {}, 'select_by': 'loss'}
+EARLIER = {'grid_values': {}, 'select_by': 'loss', 'valid_users': None}
 r"""What the entries of :obj:`SETTINGS` that older searches did not record
 were then."""
 
@@ -194,6 +195,11 @@ def add_arguments(parser: ArgumentParser):
                         help="each trial's kept epoch, as hlr-graph train's "
                              '(patience counts epochs without a better one; '
                              'default: loss)')
+    parser.add_argument('--valid-users', type=integer(1), default=None,
+                        metavar='N',
+                        help='measure every trial on a random sample of N '
+                        'validation users, the same for every trial and '
+                        'epoch (default: all)')
     parser.add_argument('--output', required=True,
                         help='the JSON file of trials and the best setting')
 
@@ -257,7 +263,7 @@ def search_settings(args: argparse.Namespace, dataset=None) -> Dict:
                 'fixed': args.fixed, 'grid_values': args.grid_values,
                 'epochs': args.epochs, 'select_by': args.select_by,
                 'patience': args.patience, 'seed': args.seed,
-                'optimizer': args.optimizer}
+                'optimizer': args.optimizer, 'valid_users': args.valid_users}
     if dataset is not None:
         settings.update(data=dataset.options,
                         graph=graph_fingerprint(dataset[0]))
@@ -306,7 +312,8 @@ def run_trial(args: argparse.Namespace, setting: dict) -> dict:
         train=TrainConfig(epochs=args.epochs, patience=args.patience,
                           seed=args.seed, device=args.device,
                           optimizer=args.optimizer,
-                          select_by=args.select_by, progress=False,
+                          select_by=args.select_by,
+                          eval_users=args.valid_users, progress=False,
                           log=False),
         num_cohorts=0, test=False))
     return {'hyperparameters': setting, 'valid': results['valid'],

@@ -91,7 +91,9 @@ class Experiment:
         metric_mode (str): ``'standard'`` or ``'reference'`` MAP / MRR.
         num_cohorts (int): Test cohorts (``0``: all users only).
         cohort_size (int): Users per cohort.
-        eval_users (int, optional): Test a random subset of users only.
+        eval_users (int, optional): Test a random subset of this many
+            users only. (The validation metrics rank the sample of
+            :attr:`TrainConfig.eval_users`.)
         output_dir (str, optional): Where the run's files are written.
         save_recommendations (bool): Also write the top-K lists and the
             split as CSV files with original ids.
@@ -265,7 +267,7 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
     fit = Trainer(model, data, train).fit(resume=resume)
 
     valid = Evaluator(data, 'val', exp.ks, exp.metric_mode, num_cohorts=0,
-                      max_users=exp.eval_users,
+                      max_users=train.eval_users,
                       distributed=train.distributed).evaluate(model)
     results = {
         'dataset': dataset.name,
@@ -282,6 +284,7 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
         'train_seconds': fit['seconds'],
         'metric_mode': exp.metric_mode,
         'valid': valid['metrics'],
+        'num_valid_users': valid['num_users'],
         'data': dataset.stats,
         'data_options': dataset.options,
         'epochs': fit['epochs'],

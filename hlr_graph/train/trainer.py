@@ -88,7 +88,8 @@ class TrainConfig:
             this many epochs (``0``: never, or every epoch when
             :obj:`select_by` is a metric).
         eval_users (int, optional): Measure them (and select by them) on a
-            sample of this many validation users.
+            random sample of this many validation users, the same at every
+            epoch.
         num_workers (int): Sampling processes of the loaders (``0``, the
             default: batches drawn on the model's device in this process,
             :class:`~hlr_graph.loader.TripletBatches`).
