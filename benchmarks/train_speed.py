@@ -22,12 +22,15 @@ of most self CPU time (``torch.profiler``) over ``--batches`` more batches.
     python benchmarks/train_speed.py --root ../shared/data
     python benchmarks/train_speed.py --models cml hlr --optimizers adam \
         sparse_adam --batches 200 --repeats 3 --profile 12
+    python benchmarks/train_speed.py --models cml transcf --optimizers adam \
+        --num-negatives 32 --loss hinge
 """
 import argparse
 import os
 import statistics
 import sys
 import time
+from typing import Optional
 
 import torch
 
@@ -35,9 +38,12 @@ from hlr_graph.data import Yelp2018, split_edges
 from hlr_graph.loader import TripletBatch
 from hlr_graph.models.registry import (
     MODELS,
+    PRESETS,
     build_model,
     default_hyperparameters,
+    setting_names,
 )
+from hlr_graph.nn.objectives import LOSSES
 from hlr_graph.train import OPTIMIZERS, TrainConfig, Trainer, build_optimizers
 
 
@@ -45,10 +51,13 @@ class Setting:
     r"""One model trained with one optimiser, its loader and its step
     times."""
     def __init__(self, data, model: str, optimizer: str, batch_size: int,
-                 device: str, seed: int):
+                 device: str, seed: int, preset: str = 'paper',
+                 objective: Optional[dict] = None):
         self.name, self.optimizer = model, optimizer
-        hyperparameters = default_hyperparameters('yelp', model)
+        hyperparameters = {**default_hyperparameters('yelp', model, preset),
+                           **(objective or {})}
         lr = hyperparameters.pop('lr')
+        negatives = hyperparameters.pop('num_negatives', 1)
         torch.manual_seed(seed)
         self.model = build_model(model, data['user'].num_nodes,
                                  data['item'].num_nodes,
@@ -56,12 +65,14 @@ class Setting:
                                  **hyperparameters).to(device)
         self.trainer = Trainer(self.model, data, TrainConfig(
             batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-            device=device, progress=False, log=False))
+            device=device, num_negatives=negatives, progress=False,
+            log=False))
         self.optimizers = build_optimizers(self.model, lr, optimizer)
         self.loader = self.trainer.loader('train')
         self.batches = iter(self.loader)
         self.loads, self.steps, self.rounds = [], [], []
-        self.hyperparameters = {'lr': lr, **hyperparameters}
+        self.hyperparameters = {'lr': lr, 'num_negatives': negatives,
+                                **hyperparameters}
 
     def next_batch(self) -> TripletBatch:
         try:
@@ -136,6 +147,14 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=None,
                         help="torch's intra-op threads (default: torch's "
                         'own choice, one per core)')
+    parser.add_argument('--preset', choices=PRESETS, default='paper',
+                        help="the models' settings (default: paper, the "
+                        "authors' Yelp settings)")
+    parser.add_argument('--num-negatives', type=int, default=None,
+                        metavar='K', help="negatives per triplet of the "
+                        "metric models (default: the preset's)")
+    parser.add_argument('--loss', choices=LOSSES, default=None,
+                        help="their objective (default: the preset's)")
     parser.add_argument('--profile', type=int, default=0, metavar='K',
                         help='also print the K ops of most self CPU time '
                         'of each setting')
@@ -155,8 +174,13 @@ def main(argv=None):
     for model in args.models:
         for optimizer in args.optimizers:
             try:
+                objective = {name: value for name, value in [
+                    ('num_negatives', args.num_negatives),
+                    ('loss', args.loss)] if value is not None
+                    and name in setting_names(model)}
                 setting = Setting(data, model, optimizer, args.batch_size,
-                                  args.device, args.seed)
+                                  args.device, args.seed, args.preset,
+                                  objective)
             except ValueError as error:
                 print(f'# {model} {optimizer}: refused: {error}')
                 continue
