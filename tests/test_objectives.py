@@ -179,6 +179,31 @@ def test_batched_negatives_equal_one_translation_each(make):
     assert torch.allclose(passing, naive, atol=1e-6)
 
 
+@pytest.mark.parametrize('make', MODELS[2:5])
+def test_batched_negatives_of_a_query_without_history(make):
+    torch.manual_seed(1)
+    model = make()
+    batch = triplets(5)
+    keep = batch.history[1] != 1  # Triplet 1 has no history.
+    batch = TripletBatch(batch.user, batch.pos, batch.neg,
+                         batch.history[:, keep])
+    users, items = model.embeddings()
+    to_pos = model.translate(users, items, batch.user, batch.pos,
+                             batch.history)
+    got = model.negative_distances(users, items, batch, to_pos)
+    naive = torch.stack([squared_distance(
+        model.translate(users, items, batch.user, batch.neg[:, k],
+                        batch.history),
+        items[batch.neg[:, k]]) for k in range(5)], dim=1)
+    assert torch.allclose(got, naive, atol=1e-6)
+    if isinstance(model, AdaCML):  # No relation (HLR's has the user slot).
+        plain = squared_distance(users[batch.user[1]], items[batch.neg[1]])
+        assert torch.allclose(got[1], plain, atol=1e-6)
+    got.sum().backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all()
+               for p in model.parameters())
+
+
 @pytest.mark.parametrize('loss', ['hinge', 'hardest', 'warp', 'ccl'])
 def test_every_loss_trains_hlr_with_k_negatives(loss):
     torch.manual_seed(0)

@@ -3,11 +3,13 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import to_dense_batch
 
+from hlr_graph.data.batch import TripletBatch
 from hlr_graph.models.cml import CML
 from hlr_graph.models.relational import dense_blocks
 from hlr_graph.nn.attention import UserAttention
-from hlr_graph.nn.distance import pairwise_squared_distance
+from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
 
 
 class AdaCML(CML):
@@ -50,6 +52,29 @@ class AdaCML(CML):
                                      items.index_select(0, item), query,
                                      user.numel())
         return users.index_select(0, user) + relation
+
+    def negative_distances(self, users: Tensor, items: Tensor,
+                           batch: TripletBatch, to_pos: Tensor) -> Tensor:
+        r"""``[B, K]`` distances of every triplet's :math:`K` negatives,
+        each attending over its query's history with itself as the query
+        vector: the history is padded once per query (``[B, L, d]``) and
+        its :math:`K` negatives take one batched product of ``[B, K, L]``
+        logits, instead of message passing over the history repeated
+        :math:`K` times (:meth:`CML.negative_distances`; the same
+        distances, tested), which moved :math:`K L d` floats a triplet
+        through gathers (``benchmarks/train_speed.py``). A query without
+        history gets no relation, as there."""
+        neg = batch.negatives()  # [B, K]
+        item, query = batch.history  # Sorted by query.
+        context, mask = to_dense_batch(items.index_select(0, item), query,
+                                       batch_size=neg.size(0))
+        q = items[neg]  # [B, K, d]
+        logit = (q @ context.transpose(1, 2)).masked_fill(
+            ~mask.unsqueeze(1), torch.finfo(q.dtype).min)  # [B, K, L]
+        alpha = torch.softmax(logit, dim=-1) * mask.unsqueeze(1)
+        relation = alpha @ context  # [B, K, d]
+        p = users.index_select(0, batch.user).unsqueeze(1)
+        return squared_distance(p + relation, q)
 
     def score(self, user: Tensor, history: Optional[Tensor] = None) -> Tensor:
         r"""``[U, num_items]`` exact scores :math:`-d(u, v)`: with
