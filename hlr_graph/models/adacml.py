@@ -6,7 +6,7 @@ from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
 from hlr_graph.data.batch import TripletBatch
-from hlr_graph.models.cml import CML
+from hlr_graph.models.cml import CML, gather_rows
 from hlr_graph.models.relational import dense_blocks
 from hlr_graph.nn.attention import UserAttention
 from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
@@ -68,7 +68,7 @@ class AdaCML(CML):
         item, query = batch.history  # Sorted by query.
         context, mask = to_dense_batch(items.index_select(0, item), query,
                                        batch_size=neg.size(0))
-        q = items[neg]  # [B, K, d]
+        q = gather_rows(items, neg)  # [B, K, d]
         logit = (q @ context.transpose(1, 2)).masked_fill(
             ~mask.unsqueeze(1), torch.finfo(q.dtype).min)  # [B, K, L]
         alpha = torch.softmax(logit, dim=-1) * mask.unsqueeze(1)

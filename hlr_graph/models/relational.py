@@ -7,7 +7,7 @@ from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
 from hlr_graph.data.batch import TripletBatch
-from hlr_graph.models.cml import CML
+from hlr_graph.models.cml import CML, gather_rows
 from hlr_graph.nn.distance import squared_distance, translation_distance
 from hlr_graph.nn.memory import KeyValueMemory
 
@@ -104,7 +104,7 @@ class RelationalCML(CML):
         item, query = batch.history  # Sorted by query.
         context, mask = to_dense_batch(items.index_select(0, item), query,
                                        batch_size=neg.size(0))
-        p, q = users.index_select(0, batch.user), items[neg]
+        p, q = users.index_select(0, batch.user), gather_rows(items, neg)
         weight = self.memory_weights(q, context, mask, p)  # [B, N, K]
         relation = weight.transpose(1, 2) @ self.memory.memories
         return squared_distance(p.unsqueeze(1) + relation, q)
