@@ -388,9 +388,13 @@ def test_valid_users_samples_the_validation_not_the_test(tmp_path, capsys):
     assert results['hyperparameters']['eval_users'] == 25
     # The same 25 users as `evaluate` samples from the validation split:
     again = tmp_path / 'again.json'
-    assert cli.main(['evaluate', str(out), '--on', 'val', '--eval-users',
-                     '25', '--output', str(again), '--quiet']) == 0
-    assert json.loads(again.read_text())['metrics'] == results['valid']
+    for sample in ([], ['--eval-users', '25']):  # The run's, or given.
+        assert cli.main(['evaluate', str(out), '--on', 'val', *sample,
+                         '--output', str(again), '--quiet']) == 0
+        assert json.loads(again.read_text())['metrics'] == results['valid']
+    assert cli.main(['evaluate', str(out), '--output', str(again),
+                     '--quiet']) == 0
+    assert json.loads(again.read_text())['num_users'] == 40
     capsys.readouterr()
     one_error(capsys, cli.main(args + ['--valid-users', '30', '--resume']),
               '--valid-users 30', "the run's 25")

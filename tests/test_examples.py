@@ -142,7 +142,10 @@ def test_tune_searches_given_values_and_training_settings(tmp_path, capsys):
     sampled = tmp_path / 'sampled.json'
     assert tune.main(args[:-1] + [str(sampled), '--trials', '1',
                                   '--valid-users', '30']) == 0
-    assert json.loads(sampled.read_text())['valid_users'] == 30
+    sampled = json.loads(sampled.read_text())
+    assert sampled['valid_users'] == 30
+    assert sampled['trials'][0]['num_valid_users'] == 30
+    assert searched['trials'][0]['num_valid_users'] > 30  # All of them.
     for grid, error in [('num_negatives', 'expected NAME=VALUE'),
                         ('alpha=1,2', "takes no 'alpha'"),
                         ('num_users=1,2', "takes no 'num_users'"),

@@ -66,10 +66,13 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
                                log=not args.quiet)
     data = dataset[0]
     model = load_model(args.run_dir, data).to(args.device)
+    sample = args.eval_users
+    if sample is None:  # The run's: validation ranked its own sample.
+        sample = (record['train'].get('eval_users', record['eval_users'])
+                  if args.on == 'val' else record['eval_users'])
     evaluator = Evaluator(data, args.on, setting('ks'),
                           setting('metric_mode'), setting('num_cohorts'),
-                          setting('cohort_size'),
-                          max_users=setting('eval_users'))
+                          setting('cohort_size'), max_users=sample)
     items, _ = evaluator.rank(model, progress=not (args.no_progress
                                                    or args.quiet))
     report = evaluator.report(items)

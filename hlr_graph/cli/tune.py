@@ -24,8 +24,8 @@ validation loss (which differs between objectives).
 
 Every finished trial is saved at once, so a stopped search resumes where it
 was: run it again with the same flags (a different data option, ``--fix``,
-``--grid``, ``--epochs``, ``--patience``, ``--seed`` or ``--select-by`` is
-refused, naming both values,
+``--grid``, ``--epochs``, ``--patience``, ``--seed``, ``--select-by`` or
+``--valid-users`` is refused, naming both values,
 as is a data file that changed). ``--time-budget`` stops starting new
 trials after that many seconds. ``--jobs`` runs trials in parallel processes
 (sharing torch's threads, or one GPU with ``--device cuda``). The output's
@@ -317,6 +317,7 @@ def run_trial(args: argparse.Namespace, setting: dict) -> dict:
                           log=False),
         num_cohorts=0, test=False))
     return {'hyperparameters': setting, 'valid': results['valid'],
+            'num_valid_users': results['num_valid_users'],
             'best_epoch': results['best_epoch'],
             'train_seconds': results['train_seconds'],
             'device': results['environment']['accelerator'] or args.device}

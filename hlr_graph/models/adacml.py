@@ -27,8 +27,11 @@ class AdaCML(CML):
     no memory, no user slot; the negative's attention uses the negative as
     query). The attention is :class:`~hlr_graph.nn.UserAttention`'s scatter
     softmax over each query's history edges ``(source, target)`` =
-    (history item, query). Unlike that code, training and ranking mask
-    padding the same way, and none leaks into the softmax.
+    (history item, query); the :math:`K` negatives of a triplet compute
+    the same softmax densely over their query's padded history
+    (:meth:`negative_distances`), as ranking does (:meth:`score`). Unlike
+    the authors' code, training and ranking mask padding the same way, and
+    none leaks into the softmax.
 
     Args:
         num_users (int): The number of users.

@@ -62,7 +62,8 @@ class TransCF(CML):
         for name, (row, col, size) in {
                 'user': (edge_index[0], edge_index[1], num_users),
                 'item': (edge_index[1], edge_index[0], num_items)}.items():
-            order = row.argsort(stable=True)
+            # Columns sorted within each row, as a CSR matrix needs them.
+            order = (row * (num_users + num_items) + col).argsort()
             self.register_buffer(f'{name}_rowptr', cumsum(
                 torch.bincount(row, minlength=size)), persistent=False)
             self.register_buffer(f'{name}_col', col[order], persistent=False)
