@@ -122,7 +122,10 @@ _HLR = dict(**_MANY_NEGATIVES, num_memories=20, max_history=20,
 BEST: Dict[str, Dict[str, Dict]] = {
     'movielens': {  # ml-100k's searches
         'als': _ALS,
+        'bpr': dict(lr=1e-3, weight_decay=1e-5),
+        'lightgcn': dict(lr=1e-2, weight_decay=1e-4),
         'cml': _MANY_NEGATIVES,
+        'transcf': _MANY_NEGATIVES,
         'hlr': _HLR,
     },
     'yelp': {  # Yelp2018's searches; HLR's carried over from CML's
