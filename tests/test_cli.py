@@ -385,7 +385,8 @@ def test_valid_users_samples_the_validation_not_the_test(tmp_path, capsys):
     results = results_of(out)
     assert results['num_valid_users'] == 25
     assert results['num_test_users'] == 40
-    assert results['hyperparameters']['eval_users'] == 25
+    assert {k: results['hyperparameters'][k] for k in (
+        'valid_users', 'eval_users')} == {'valid_users': 25, 'eval_users': 40}
     # The same 25 users as `evaluate` samples from the validation split:
     again = tmp_path / 'again.json'
     for sample in ([], ['--eval-users', '25']):  # The run's, or given.
@@ -410,7 +411,7 @@ def test_resume_refuses_a_flag_the_model_does_not_take(tmp_path, capsys):
     capsys.readouterr()
     # No training setting is recorded for a model fitted in closed form:
     recorded = results_of(tmp_path / 'popular')['hyperparameters']
-    assert recorded == {'eval_users': None}
+    assert recorded == {'valid_users': None, 'eval_users': None}
     for flag in (['--lr', '0.001'], ['--num-negatives', '1']):
         one_error(capsys, cli.main(['train', '--resume', '--output-dir', out,
                                     *flag]),

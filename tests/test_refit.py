@@ -228,6 +228,19 @@ ARGS = ['train', '--epochs', '4', '--lr', '0.2', '--dim', '16',
         '--no-progress', '--quiet']
 
 
+def test_evaluate_measures_a_refit_as_it_was_tested(tmp_path, capsys):
+    out = str(tmp_path / 'refit')
+    assert cli.main([*ARGS, '--refit', '--output-dir', out]) == 0
+    again = tmp_path / 'again.json'
+    assert cli.main(['evaluate', out, '--output', str(again), '--quiet']) == 0
+    tested = json.loads((tmp_path / 'refit' / 'results.json').read_text())
+    # Popularity counts training + validation interactions, as the refit's:
+    assert json.loads(again.read_text())['metrics'] == tested['test']
+    capsys.readouterr()
+    one_error(capsys, cli.main(['evaluate', out, '--on', 'val']),
+              '--on val', 'is a --refit run')
+
+
 def test_cli_resume_refuses_adding_refit(tmp_path, capsys):
     out = str(tmp_path / 'plain')
     assert cli.main([*ARGS, '--epochs', '1', '--output-dir', out]) == 0

@@ -23,8 +23,13 @@ from hlr_graph.cli.common import (
     note_cutoffs,
     run_title,
 )
-from hlr_graph.data import ITEM
-from hlr_graph.data.cli import ArgumentParser, add_data_arguments, data_options
+from hlr_graph.data import ITEM, refit_view
+from hlr_graph.data.cli import (
+    ArgumentParser,
+    UsageError,
+    add_data_arguments,
+    data_options,
+)
 from hlr_graph.evaluation import Evaluator
 from hlr_graph.train.experiment import load_model, read_run, write_json
 
@@ -57,6 +62,12 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     if args.output:
         check_output_file(args.output)
     record = read_run(args.run_dir)
+    refit = record.get('refit', False)
+    if refit and args.on == 'val':
+        raise UsageError(f'--on val: {args.run_dir} is a --refit run, whose '
+                         'model.pt was trained on the validation '
+                         "interactions too; its selection run's validation "
+                         'metrics are in results.json')
 
     def setting(name):
         value = getattr(args, name)
@@ -70,7 +81,9 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     if sample is None:  # The run's: validation ranked its own sample.
         sample = (record['train'].get('eval_users', record['eval_users'])
                   if args.on == 'val' else record['eval_users'])
-    evaluator = Evaluator(data, args.on, setting('ks'),
+    # A refit's test ranks the graph it was trained on (its popularity).
+    evaluator = Evaluator(refit_view(data) if refit else data, args.on,
+                          setting('ks'),
                           setting('metric_mode'), setting('num_cohorts'),
                           setting('cohort_size'), max_users=sample)
     items, _ = evaluator.rank(model, progress=not (args.no_progress

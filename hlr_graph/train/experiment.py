@@ -277,8 +277,9 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
         'seed': train.seed,
         'preset': exp.preset,
         'hyperparameters': {**arguments, **{
-            key: getattr(train, key) for key in TRAINING_KEYS
-            if trained_by_gradient(exp.model) or key == 'eval_users'}},
+            key: getattr(train, key) for key in TRAINING_KEYS[:-2]
+            if trained_by_gradient(exp.model)},
+            'valid_users': train.eval_users, 'eval_users': exp.eval_users},
         'best_epoch': fit['best_epoch'],
         'best_valid_loss': fit['best_valid_loss'],
         'train_seconds': fit['seconds'],
@@ -318,9 +319,11 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
 
 
 TRAINING_KEYS = ('lr', 'num_negatives', 'batch_size', 'epochs', 'patience',
-                 'select_by', 'eval_every', 'eval_users')
-r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training,
-not to the model (of a model fitted in closed form, only ``eval_users``)."""
+                 'select_by', 'eval_every', 'valid_users', 'eval_users')
+r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training
+and evaluation, not to the model (of a model fitted in closed form, only
+the last two: the sizes of the validation and the test samples,
+:attr:`TrainConfig.eval_users` and :attr:`Experiment.eval_users`)."""
 
 
 def run_refit(exp: Experiment, data, arguments: Dict, train: TrainConfig,
