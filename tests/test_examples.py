@@ -115,6 +115,36 @@ def test_tune_fixes_arguments_outside_the_grid(tmp_path, capsys):
         assert error in err
 
 
+@pytest.mark.parametrize('model,flags,error', [
+    ('cml', ['--grid', 'lr=1e-3,abc'], "--grid lr=1e-3,abc: lr: expected a "
+     "number, got 'abc'"),
+    ('cml', ['--grid', 'lr=-1'], 'lr: must be > 0, got -1'),
+    ('cml', ['--fix', 'num_negatives=abc'], 'num_negatives: expected an '
+     "integer, got 'abc'"),
+    ('cml', ['--fix', 'num_negatives=0'], 'num_negatives: must be >= 1'),
+    ('hlr', ['--fix', 'clip_ram=maybe'], "clip_ram: expected true or false, "
+     "got 'maybe'"),
+    # A typo in a value no trial would reach is still found:
+    ('cml', ['--trials', '1', '--grid', 'loss=hinge,hingee'], "--grid "
+     "loss=hinge,hingee: loss: expected one of hinge, warp, hardest, ccl, "
+     "got 'hingee'"),
+    ('cml', ['--fix', 'max_norm=abc'], "max_norm: expected a number"),
+    ('als', ['--fix', 'iterations=2.5'], "iterations: expected an integer"),
+    # A combination the model refuses stops the search before it starts:
+    ('cml', ['--fix', 'negative_weight=2'], "--grid / --fix: the setting "),
+])
+def test_tune_refuses_a_bad_value_before_the_first_trial(tmp_path, capsys,
+                                                        model, flags, error):
+    out = tmp_path / 'search.json'
+    assert tune.main(['--dataset', 'synthetic', '--model', model,
+                      '--epochs', '1', '--trials', '2', *flags, '--output',
+                      str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith('error: ') and captured.err.count(
+        '\n') == 1 and error in captured.err, captured.err
+    assert captured.out == '' and not out.exists()  # No trial ran.
+
+
 def test_tune_searches_given_values_and_training_settings(tmp_path, capsys):
     out = tmp_path / 'cml.json'
     args = ['--dataset', 'synthetic', '--model', 'cml', '--epochs', '1',

@@ -8,8 +8,13 @@ looked at); ``examples/tune.py`` is the same.
 The grid is the paper's (learning rate in {2e-4, 5e-4, 7.5e-4, 1e-3}, N in
 {5, 10, 20, 50}, margin in {0.2, 0.5, 0.75, 1.0}) restricted to what the model
 takes; ALS searches its regularisation and confidence scaling. The first
-trial is the authors' setting for the data set's family, the others a seeded
-random subset of the grid. ``--fix NAME=VALUE`` sets a model argument outside
+trial is the authors' setting for the data set's family (in a dimension
+``--grid`` gives that lacks it, the first value given), the others a seeded
+random subset of the grid. Every value of ``--grid`` and ``--fix`` is read
+as the flag of ``hlr-graph train`` that sets it reads it (``lr=-1`` and
+``clip_ram=maybe`` are refused), and every chosen setting is built once on
+a tiny graph before any data loads, so that a mistake stops the search
+before its first trial. ``--fix NAME=VALUE`` sets a model argument outside
 the grid for every trial, for instance a switch of the authors' code:
 
     hlr-graph tune --dataset ml-100k --model hlr --trials 8 \
@@ -39,6 +44,9 @@ import os.path as osp
 import random
 from typing import Dict, List, Optional
 
+import torch
+
+from hlr_graph.cli import train as train_cli
 from hlr_graph.cli.common import (
     add_parallel_arguments,
     check_output_file,
@@ -62,6 +70,8 @@ from hlr_graph.data.cli import (
 from hlr_graph.data.registry import load_dataset
 from hlr_graph.models.registry import (
     MODELS,
+    TRAINING_SETTINGS,
+    build_model,
     default_hyperparameters,
     search_space,
     setting_defaults,
@@ -129,6 +139,68 @@ def _value(text: str):
         return text
 
 
+@functools.lru_cache(maxsize=None)
+def train_flags() -> Dict[str, argparse.Action]:
+    r"""The options of ``hlr-graph train`` by the setting each sets (its
+    ``dest``), whose types read ``--grid`` and ``--fix`` values."""
+    parser = ArgumentParser()
+    train_cli.add_arguments(parser)
+    return {action.dest: action for action in parser._actions
+            if action.option_strings}
+
+
+def read_value(model: str, flag: str, pair: str, name: str, text: str):
+    r"""The value :obj:`text` of setting :obj:`name` as ``hlr-graph
+    train``'s flag for it reads it (its type, choices, or ``true`` /
+    ``false`` for a switch); a setting without a flag (``max_norm``) by the
+    type of its default. Raises :class:`UsageError` naming :obj:`flag` and
+    :obj:`pair`."""
+    action = train_flags().get(name)
+    default = setting_defaults(model).get(name)
+    switch = isinstance(action, argparse.BooleanOptionalAction) or \
+        isinstance(default, bool)
+    if switch:
+        if text.lower() not in ('true', 'false'):
+            raise UsageError(f"{flag} {pair}: {name}: expected true or "
+                             f"false, got '{text}'")
+        return text.lower() == 'true'
+    if action is not None and action.choices:
+        if text not in action.choices:
+            raise UsageError(f"{flag} {pair}: {name}: expected one of "
+                             f"{', '.join(action.choices)}, got '{text}'")
+        return text
+    if action is not None and action.type is not None:
+        try:
+            return action.type(text)
+        except argparse.ArgumentTypeError as e:
+            raise UsageError(f'{flag} {pair}: {name}: {e}') from None
+    value = _value(text)
+    whole = isinstance(default, int)
+    if isinstance(default, (int, float)) and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+            or (whole and not isinstance(value, int))):
+        raise UsageError(f"{flag} {pair}: {name}: expected "
+                         f"{'an integer' if whole else 'a number'}, got "
+                         f"'{text}'")
+    return value
+
+
+def check_candidates(model: str, chosen: List[dict]):
+    r"""Raises :class:`UsageError` for a setting of :obj:`chosen` that the
+    model's constructor refuses (a combination, such as a
+    ``negative_weight`` outside ``loss=ccl``), by building each once on a
+    graph of two users and two items."""
+    edge_index = torch.tensor([[0, 1], [0, 1]])
+    for setting in chosen:
+        arguments = {k: v for k, v in setting.items()
+                     if k not in TRAINING_SETTINGS}
+        try:
+            build_model(model, 2, 2, edge_index, **arguments)
+        except ValueError as e:
+            raise UsageError(f'--grid / --fix: the setting {setting}: '
+                             f'{e}') from None
+
+
 def _pairs(flag: str, model: str, pairs: List[str]):
     r"""``(pair, name, value text)`` of ``NAME=VALUE`` pairs that name a
     setting of :obj:`model` (:func:`~hlr_graph.models.registry.
@@ -144,21 +216,23 @@ def _pairs(flag: str, model: str, pairs: List[str]):
 
 
 def grid_values(model: str, pairs: List[str]) -> Dict[str, List]:
-    r"""``{name: [values]}`` of the ``--grid NAME=V1,V2,...`` pairs."""
-    return {name: [_value(v) for v in value.split(',')]
-            for _, name, value in _pairs('--grid', model, pairs)}
+    r"""``{name: [values]}`` of the ``--grid NAME=V1,V2,...`` pairs
+    (:func:`read_value`)."""
+    return {name: [read_value(model, '--grid', pair, name, v)
+                   for v in value.split(',')]
+            for pair, name, value in _pairs('--grid', model, pairs)}
 
 
 def fixed_setting(model: str, pairs: List[str],
                   values: Optional[Dict[str, List]] = None) -> dict:
-    r"""``{name: value}`` of the ``--fix NAME=VALUE`` pairs, values read as
-    JSON (``true``, ``0.5``) or else as strings (``unpop``); a name of the
-    searched grid (:func:`grid` with :obj:`values`) is refused."""
+    r"""``{name: value}`` of the ``--fix NAME=VALUE`` pairs
+    (:func:`read_value`); a name of the searched grid (:func:`grid` with
+    :obj:`values`) is refused."""
     fixed = {}
     for pair, name, value in _pairs('--fix', model, pairs):
         if name in grid(model, values):
             raise UsageError(f"--fix {pair}: '{name}' is searched, not fixed")
-        fixed[name] = _value(value)
+        fixed[name] = read_value(model, '--fix', pair, name, value)
     return fixed
 
 
@@ -213,6 +287,9 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     check_optimizer(args.model, args.optimizer, parser)
     args.grid_values = grid_values(args.model, args.grid)
     args.fixed = fixed_setting(args.model, args.fix, args.grid_values)
+    chosen = [{**setting, **args.fixed} for setting in candidates(
+        args.dataset, args.model, args.trials, args.seed, args.grid_values)]
+    check_candidates(args.model, chosen)
     previous = None
     if osp.exists(args.output):
         previous = read_json(args.output, ('trials', *(
@@ -228,8 +305,6 @@ def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         check_search(previous, settings, args.output)
         check_graph(previous, dataset, args.output)
         done = {key(t['hyperparameters']): t for t in previous['trials']}
-    chosen = [{**setting, **args.fixed} for setting in candidates(
-        args.dataset, args.model, args.trials, args.seed, args.grid_values)]
     order = {key(s): i for i, s in enumerate(chosen)}
     todo = [s for s in chosen if key(s) not in done]
     for _, trial in run_parallel(functools.partial(run_trial, args), todo,
