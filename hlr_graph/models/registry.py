@@ -126,7 +126,9 @@ BEST: Dict[str, Dict[str, Dict]] = {
         'lightgcn': dict(lr=1e-2, weight_decay=1e-4),
         'cml': _MANY_NEGATIVES,
         'transcf': _MANY_NEGATIVES,
+        'adacml': _MANY_NEGATIVES,
         'hlr': _HLR,
+        'hlrpp': {**_HLR, 'max_history': 5},
     },
     'yelp': {  # Yelp2018's searches; HLR's carried over from CML's
         'als': dict(regularization=1.0, alpha=10.0),
