@@ -125,6 +125,7 @@ BEST: Dict[str, Dict[str, Dict]] = {
         'bpr': dict(lr=1e-3, weight_decay=1e-5),
         'lightgcn': dict(lr=1e-2, weight_decay=1e-4),
         'cml': _MANY_NEGATIVES,
+        'lrml': {**_MANY_NEGATIVES, 'margin': 0.5, 'num_memories': 20},
         'transcf': _MANY_NEGATIVES,
         'adacml': _MANY_NEGATIVES,
         'hlr': _HLR,
