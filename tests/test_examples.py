@@ -145,6 +145,26 @@ def test_tune_refuses_a_bad_value_before_the_first_trial(tmp_path, capsys,
     assert captured.out == '' and not out.exists()  # No trial ran.
 
 
+def test_tune_continues_a_search_that_stored_whole_numbers(tmp_path,
+                                                           capsys):
+    out = tmp_path / 'als.json'
+    args = ['--dataset', 'synthetic', '--model', 'als', '--trials', '2',
+            '--grid', 'regularization=1,10', 'alpha=5', '--output', str(out)]
+    assert tune.main(args) == 0
+    # Searches before values were read by train's flags stored 1, not 1.0:
+    searched = json.loads(out.read_text())
+    for trial in searched['trials']:
+        trial['hyperparameters'] = {k: int(v) for k, v in
+                                    trial['hyperparameters'].items()}
+    searched['grid_values'] = {k: [int(v) for v in values]
+                               for k, values in searched['grid_values'].items()}
+    out.write_text(json.dumps(searched))
+    capsys.readouterr()
+    assert tune.main(args) == 0
+    assert 'valid ndcg@10' not in capsys.readouterr().out.split('best:')[0]
+    assert len(json.loads(out.read_text())['trials']) == 2  # None again.
+
+
 def test_tune_searches_given_values_and_training_settings(tmp_path, capsys):
     out = tmp_path / 'cml.json'
     args = ['--dataset', 'synthetic', '--model', 'cml', '--epochs', '1',

@@ -374,7 +374,12 @@ def main(argv: Optional[List[str]] = None, prog: Optional[str] = None,
 
 
 def key(setting: dict) -> str:
-    return json.dumps(setting, sort_keys=True)
+    r"""The identity of a trial's setting: its values as JSON, a whole
+    number as the float it equals (``margin=1`` of an older search is the
+    ``1.0`` that :func:`read_value` reads now)."""
+    return json.dumps({name: float(value) if isinstance(value, int)
+                       and not isinstance(value, bool) else value
+                       for name, value in setting.items()}, sort_keys=True)
 
 
 def run_trial(args: argparse.Namespace, setting: dict) -> dict:
