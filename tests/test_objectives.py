@@ -269,13 +269,13 @@ def test_the_best_preset_overrides_the_papers_settings(monkeypatch):
         assert default_hyperparameters(dataset, 'cml', 'best') == {
             **default_hyperparameters(dataset, 'cml'),
             'loss': 'hardest', 'num_negatives': 32}
-    # So does a model its family's search left out:
-    assert default_hyperparameters('yelp', 'cml', 'best') == {
-        **default_hyperparameters('yelp', 'cml'),
-        'loss': 'hardest', 'num_negatives': 32}
-    # A model no search chose for keeps the paper's settings:
-    assert (default_hyperparameters('yelp', 'hlr', 'best')
-            == default_hyperparameters('yelp', 'hlr'))
+    # A model its family's search left out keeps the paper's settings (a
+    # searched family's evidence outweighs another family's), as does a
+    # model the generic entry leaves out:
+    assert (default_hyperparameters('yelp', 'cml', 'best')
+            == default_hyperparameters('yelp', 'cml'))
+    assert (default_hyperparameters('lastfm', 'hlr', 'best')
+            == default_hyperparameters('lastfm', 'hlr'))
     with pytest.raises(ValueError, match="unknown preset 'tuned'"):
         default_hyperparameters('yelp', 'cml', 'tuned')
 
