@@ -319,8 +319,8 @@ def gather_rows(table: Tensor, index: Tensor) -> Tensor:
     r"""``[*index.shape, d]`` rows of the ``[R, d]`` :obj:`table`:
     ``table[index]`` through :func:`torch.index_select`, whose backward
     is an ``index_add`` rather than indexing's accumulating
-    ``index_put``: the distances of a ``[1000, 32]`` batch of negatives,
-    forward and backward, took 59 ms instead of 96 on one CPU thread."""
+    ``index_put`` (no difference measurable on a whole training step on
+    this project's shared machine, docs/performance.md section 4)."""
     return table.index_select(0, index.reshape(-1)).view(
         *index.shape, table.size(-1))
 

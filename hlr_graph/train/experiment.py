@@ -277,7 +277,7 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
         'seed': train.seed,
         'preset': exp.preset,
         'hyperparameters': {**arguments, **{
-            key: getattr(train, key) for key in TRAINING_KEYS[:-2]
+            key: getattr(train, key) for key in GRADIENT_KEYS
             if trained_by_gradient(exp.model)},
             'valid_users': train.eval_users, 'eval_users': exp.eval_users},
         'best_epoch': fit['best_epoch'],
@@ -318,12 +318,15 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
     return results
 
 
-TRAINING_KEYS = ('lr', 'num_negatives', 'batch_size', 'epochs', 'patience',
-                 'select_by', 'eval_every', 'valid_users', 'eval_users')
+GRADIENT_KEYS = ('lr', 'num_negatives', 'batch_size', 'epochs', 'patience',
+                 'select_by', 'eval_every')
 r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training
-and evaluation, not to the model (of a model fitted in closed form, only
-the last two: the sizes of the validation and the test samples,
-:attr:`TrainConfig.eval_users` and :attr:`Experiment.eval_users`)."""
+by gradient (:class:`TrainConfig` fields), recorded for such models only."""
+TRAINING_KEYS = (*GRADIENT_KEYS, 'valid_users', 'eval_users')
+r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training
+and evaluation, not to the model: :obj:`GRADIENT_KEYS` and the sizes of
+the validation and the test samples (:attr:`TrainConfig.eval_users`,
+:attr:`Experiment.eval_users`), recorded for every model."""
 
 
 def run_refit(exp: Experiment, data, arguments: Dict, train: TrainConfig,
