@@ -204,6 +204,43 @@ def test_batched_negatives_of_a_query_without_history(make):
                for p in model.parameters())
 
 
+@pytest.mark.parametrize('loss', ['hardest', 'warp'])
+@pytest.mark.parametrize('make', MODELS[:5] + [
+    lambda: HLR(3, 9, embedding_dim=8, num_memories=4, max_history=-1,
+                copy=True)])
+def test_closest_negative_shortcut_is_the_full_loss(make, loss):
+    # Only the closest negative is recomputed with autograd: the same loss
+    # to the bit and the same gradients as K negatives with autograd.
+    torch.manual_seed(1)
+    model = make()
+    model.objective = loss
+    batch = triplets(6)
+
+    def loss_and_grads(shortcut):
+        model.zero_grad()
+        if shortcut:
+            value = model.loss(batch)
+        else:  # CML.loss with autograd through all K negatives.
+            user_nodes, item_nodes, local = batch.compact()
+            users, items = model.lookup(user_nodes, item_nodes)
+            to_pos = model.translate(users, items, local.user, local.pos,
+                                     local.history)
+            value = metric_loss(
+                squared_distance(to_pos, items[local.pos]),
+                model.negative_distances(users, items, local, to_pos),
+                model.margin, loss, 9)
+        value.backward()
+        return value, [p.grad.clone() for p in model.parameters()
+                       if p.grad is not None]
+
+    (fast, fast_grads), (full, full_grads) = (loss_and_grads(True),
+                                              loss_and_grads(False))
+    assert fast > 0 and torch.equal(fast, full)
+    assert len(fast_grads) == len(full_grads) > 0
+    for a, b in zip(fast_grads, full_grads):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 @pytest.mark.parametrize('loss', ['hinge', 'hardest', 'warp', 'ccl'])
 def test_every_loss_trains_hlr_with_k_negatives(loss):
     torch.manual_seed(0)

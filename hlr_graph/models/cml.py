@@ -12,7 +12,11 @@ from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
 from hlr_graph.models.base import Recommender
 from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
 from hlr_graph.nn.encoder import encode_graph
-from hlr_graph.nn.objectives import check_objective, metric_loss
+from hlr_graph.nn.objectives import (
+    CLOSEST_ONLY,
+    check_objective,
+    metric_loss,
+)
 
 
 class CML(Recommender):
@@ -260,9 +264,33 @@ class CML(Recommender):
                 users, items, batch.user, batch.neg, batch.history)
             neg = squared_distance(to_neg, items.index_select(0, batch.neg))
             return torch.relu(pos - neg + self.margin).sum()
-        return metric_loss(pos, self.negative_distances(
-            users, items, batch, to_pos), self.margin, self.objective,
-            self.num_items, self.negative_weight)
+        if self.objective in CLOSEST_ONLY and batch.negatives().size(1) > 1:
+            neg = self.closest_negative_distances(users, items, batch, to_pos)
+        else:
+            neg = self.negative_distances(users, items, batch, to_pos)
+        return metric_loss(pos, neg, self.margin, self.objective,
+                           self.num_items, self.negative_weight)
+
+    def closest_negative_distances(self, users: Tensor, items: Tensor,
+                                   batch: TripletBatch, to_pos: Tensor
+                                   ) -> Tensor:
+        r"""The ``[B, K]`` distances of :meth:`negative_distances` for a
+        loss whose gradient reaches only each triplet's closest negative
+        (:obj:`~hlr_graph.nn.objectives.CLOSEST_ONLY`): all :math:`K` are
+        computed without autograd, and the closest once more with it, its
+        gradient added to the value through a zero (:math:`d - d` with the
+        second term detached). The values are bitwise those of
+        :meth:`negative_distances`, so :func:`metric_loss` picks the same
+        negative and returns the same loss; its gradient is the same up to
+        float rounding (tested), at the backward cost of one negative
+        instead of :math:`K` (docs/performance.md, section 4)."""
+        with torch.no_grad():
+            neg = self.negative_distances(users, items, batch, to_pos)
+        closest = neg.argmin(dim=1, keepdim=True)  # [B, 1]
+        hard = self.negative_distances(users, items, TripletBatch(
+            batch.user, batch.pos, batch.negatives().gather(1, closest),
+            batch.history), to_pos)  # [B, 1]
+        return neg.scatter_add(1, closest, hard - hard.detach())
 
     def negative_distances(self, users: Tensor, items: Tensor,
                            batch: TripletBatch, to_pos: Tensor) -> Tensor:

@@ -8,6 +8,13 @@ from torch import Tensor
 LOSSES = ('hinge', 'warp', 'hardest', 'ccl')
 r"""What :func:`metric_loss` computes (the ``loss`` of the metric models)."""
 
+CLOSEST_ONLY = ('hardest', 'warp')
+r"""The losses whose gradient reaches only the closest of each triplet's
+:math:`K` negatives (the others enter the value of ``'warp'``'s weight,
+which carries no gradient): a model may compute the :math:`K` distances
+without autograd and only the closest with it
+(:meth:`~hlr_graph.models.CML.loss`)."""
+
 
 def metric_loss(pos: Tensor, neg: Tensor, margin: float, loss: str = 'hinge',
                 num_items: Optional[int] = None,
