@@ -286,7 +286,9 @@ class CML(Recommender):
         instead of :math:`K` (docs/performance.md, section 4)."""
         with torch.no_grad():
             neg = self.negative_distances(users, items, batch, to_pos)
-        closest = neg.argmin(dim=1, keepdim=True)  # [B, 1]
+        # min's own index, as metric_loss takes it: a negative drawn twice
+        # ties, and the gradient must land on the column min reads.
+        closest = neg.min(dim=1, keepdim=True).indices  # [B, 1]
         hard = self.negative_distances(users, items, TripletBatch(
             batch.user, batch.pos, batch.negatives().gather(1, closest),
             batch.history), to_pos)  # [B, 1]
