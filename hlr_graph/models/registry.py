@@ -136,7 +136,7 @@ BEST: Dict[str, Dict[str, Dict]] = {
     },
     'yelp': {  # Yelp2018's searches; HLR's and HLR++'s carried from CML's
         'als': dict(regularization=1.0, alpha=10.0),
-        'bpr': dict(lr=1e-3, weight_decay=1e-4),  # LightGCN's published.
+        'bpr': _COMMON['bpr'],  # Its search kept LightGCN's published.
         'lightgcn': _LIGHTGCN,  # Over its published lr 1e-3.
         'cml': _HARD_NEGATIVES,
         'lrml': {**DEFAULTS['yelp']['lrml'], **_HARD_NEGATIVES},
