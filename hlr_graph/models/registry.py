@@ -134,12 +134,14 @@ BEST: Dict[str, Dict[str, Dict]] = {
         'hlr': _HLR,
         'hlrpp': _HLRPP,
     },
-    'yelp': {  # Yelp2018's searches; HLR's and HLR++'s carried from CML's
+    'yelp': {  # Yelp2018's searches; the metric models carry CML's objective
         'als': dict(regularization=1.0, alpha=10.0),
         'bpr': _COMMON['bpr'],  # Its search kept LightGCN's published.
         'lightgcn': _LIGHTGCN,  # Over its published lr 1e-3.
         'cml': _HARD_NEGATIVES,
         'lrml': {**DEFAULTS['yelp']['lrml'], **_HARD_NEGATIVES},
+        'transcf': {**DEFAULTS['yelp']['transcf'], **_HARD_NEGATIVES},
+        'adacml': {**DEFAULTS['yelp']['adacml'], **_HARD_NEGATIVES},
         'hlr': {**DEFAULTS['yelp']['hlr'], **_HARD_NEGATIVES},
         'hlrpp': {**DEFAULTS['yelp']['hlrpp'], **_HARD_NEGATIVES},
     },
