@@ -348,3 +348,20 @@ def test_a_flag_beats_the_preset_and_the_run_records_it(tmp_path,
     code = cli.main(['train', '--resume', '--output-dir', str(out),
                      '--preset', 'paper'])
     one_error(capsys, code, '--preset paper', "the run's best")
+
+
+def test_a_loss_flag_drops_the_presets_ccl_weight(tmp_path, monkeypatch):
+    # A preset holding ccl's negative weight: another --loss takes the
+    # weight's default (the model refuses a weight outside ccl), while
+    # ccl given as a flag keeps the preset's weight.
+    monkeypatch.setattr(registry, 'BEST', {registry.GENERIC: {
+        'cml': dict(loss='ccl', num_negatives=2, negative_weight=8.0)}})
+    for loss, weight in (('hardest', 1.0), ('ccl', 8.0)):
+        out = tmp_path / loss
+        assert cli.main(['train', '--dataset', 'synthetic', '--epochs', '1',
+                         '--preset', 'best', '--loss', loss, '--quiet',
+                         '--output-dir', str(out)]) == 0
+        arguments = json.loads((out / 'run.json').read_text())[
+            'model_arguments']
+        assert (arguments['loss'], arguments['negative_weight']) == (
+            loss, weight)

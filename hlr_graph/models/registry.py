@@ -115,6 +115,8 @@ search for."""
 
 _MANY_NEGATIVES = dict(loss='hinge', num_negatives=32, lr=2e-3, margin=1.0)
 _HARD_NEGATIVES = dict(loss='hardest', num_negatives=32, lr=1e-3, margin=0.5)
+_CONTRASTIVE = dict(loss='ccl', num_negatives=32, lr=1e-3, margin=1.0,
+                    negative_weight=32.0)
 _ALS = dict(regularization=30.0, alpha=5.0)
 _HLR = dict(**_MANY_NEGATIVES, num_memories=20, max_history=20,
             history_sampling='unpop', user_slot=False, copy=True,
@@ -134,15 +136,16 @@ BEST: Dict[str, Dict[str, Dict]] = {
         'hlr': _HLR,
         'hlrpp': _HLRPP,
     },
-    'yelp': {  # Yelp2018's searches; the metric models carry CML's objective
+    'yelp': {  # Yelp2018's searches: ccl for CML and HLR, the metric
+        # models not tried with it keep the hard negatives CML had before.
         'als': dict(regularization=1.0, alpha=10.0),
         'bpr': _COMMON['bpr'],  # Its search kept LightGCN's published.
         'lightgcn': _LIGHTGCN,  # Over its published lr 1e-3.
-        'cml': _HARD_NEGATIVES,
+        'cml': _CONTRASTIVE,
         'lrml': {**DEFAULTS['yelp']['lrml'], **_HARD_NEGATIVES},
         'transcf': {**DEFAULTS['yelp']['transcf'], **_HARD_NEGATIVES},
         'adacml': {**DEFAULTS['yelp']['adacml'], **_HARD_NEGATIVES},
-        'hlr': {**DEFAULTS['yelp']['hlr'], **_HARD_NEGATIVES},
+        'hlr': {**DEFAULTS['yelp']['hlr'], **_CONTRASTIVE},
         'hlrpp': {**DEFAULTS['yelp']['hlrpp'], **_HARD_NEGATIVES},
     },
     GENERIC: {  # ml-100k's, checked on Last.fm

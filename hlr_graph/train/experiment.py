@@ -226,9 +226,10 @@ def run_experiment(exp: Experiment) -> Dict:
     if exp.resume:
         check_graph(read_run(out), dataset, osp.join(out, RUN_FILE))
     data = dataset[0]
-    hyperparameters = {**default_hyperparameters(dataset.name, exp.model,
-                                                 exp.preset),
-                       **exp.hyperparameters}
+    preset = default_hyperparameters(dataset.name, exp.model, exp.preset)
+    if exp.hyperparameters.get('loss', 'ccl') != 'ccl':
+        preset.pop('negative_weight', None)  # The preset's ccl's only.
+    hyperparameters = {**preset, **exp.hyperparameters}
     train = replace(exp.train, **{
         name: hyperparameters.pop(name) for name in TRAINING_SETTINGS
         if name in hyperparameters})
