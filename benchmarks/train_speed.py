@@ -42,6 +42,7 @@ from hlr_graph.models.registry import (
     build_model,
     default_hyperparameters,
     setting_names,
+    with_flags,
 )
 from hlr_graph.nn.objectives import LOSSES
 from hlr_graph.train import OPTIMIZERS, TrainConfig, Trainer, build_optimizers
@@ -54,8 +55,8 @@ class Setting:
                  device: str, seed: int, preset: str = 'paper',
                  objective: Optional[dict] = None):
         self.name, self.optimizer = model, optimizer
-        hyperparameters = {**default_hyperparameters('yelp', model, preset),
-                           **(objective or {})}
+        hyperparameters = with_flags(default_hyperparameters(
+            'yelp', model, preset), objective or {})
         lr = hyperparameters.pop('lr')
         negatives = hyperparameters.pop('num_negatives', 1)
         torch.manual_seed(seed)

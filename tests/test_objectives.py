@@ -350,6 +350,16 @@ def test_a_flag_beats_the_preset_and_the_run_records_it(tmp_path,
     one_error(capsys, code, '--preset paper', "the run's best")
 
 
+def test_with_flags_drops_the_ccl_weight_with_another_loss():
+    preset = dict(loss='ccl', negative_weight=32.0, margin=1.0, lr=1e-3)
+    assert registry.with_flags(preset, {'lr': 2e-3}) == {**preset,
+                                                         'lr': 2e-3}
+    assert registry.with_flags(preset, {'loss': 'ccl'}) == preset
+    assert registry.with_flags(preset, {'loss': 'hardest'}) == dict(
+        loss='hardest', margin=1.0, lr=1e-3)
+    assert preset['negative_weight'] == 32.0  # Not modified in place.
+
+
 def test_a_loss_flag_drops_the_presets_ccl_weight(tmp_path, monkeypatch):
     # A preset holding ccl's negative weight: another --loss takes the
     # weight's default (the model refuses a weight outside ccl), while

@@ -131,7 +131,7 @@ def add_arguments(parser: ArgumentParser):
     model.add_argument('--negative-weight', type=number(0, open_low=True),
                        default=None,
                        help='weight of the negatives in --loss ccl '
-                       '(default: 1)')
+                       "(default: the preset's, else 1)")
     model.add_argument('--num-memories', type=integer(1), default=None,
                        help='memory slots N of HLR / HLR++ (default: 20)')
     model.add_argument('--max-history', type=integer(-1), default=None,

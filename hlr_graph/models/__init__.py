@@ -16,6 +16,7 @@ from hlr_graph.models.registry import (
     default_hyperparameters,
     model_arguments,
     search_space,
+    with_flags,
 )
 from hlr_graph.models.relational import RelationalCML
 from hlr_graph.models.transcf import TransCF
@@ -25,5 +26,5 @@ __all__ = [
     'RelationalCML', 'LRML', 'TransCF', 'AdaCML', 'HLR', 'HLRPlusPlus',
     'Explanation', 'rank_items', 'top_k', 'MODELS',
     'build_model', 'default_hyperparameters', 'model_arguments',
-    'search_space', 'PAPER_GRID'
+    'search_space', 'with_flags', 'PAPER_GRID'
 ]

@@ -279,6 +279,18 @@ def default_hyperparameters(dataset: str, model: str,
     return settings
 
 
+def with_flags(settings: Dict, given: Dict) -> Dict:
+    r"""A preset's :obj:`settings` (:func:`default_hyperparameters`) with
+    the ones :obj:`given` on the command line over them. A ``loss`` given
+    other than ``'ccl'`` drops the preset's ``negative_weight``, which
+    weighs ``'ccl'``'s negatives only (the metric models refuse it with
+    another loss); the preset's ``margin`` stays unless given too."""
+    settings = dict(settings)
+    if given.get('loss') not in (None, 'ccl'):
+        settings.pop('negative_weight', None)
+    return {**settings, **given}
+
+
 def build_model(name: str, num_users: int, num_items: int,
                 edge_index: Optional[Tensor] = None,
                 **hyperparameters) -> Recommender:

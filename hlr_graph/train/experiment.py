@@ -36,6 +36,7 @@ from hlr_graph.models.registry import (
     model_arguments,
     setting_names,
     trained_by_gradient,
+    with_flags,
 )
 from hlr_graph.progress import write
 from hlr_graph.train.trainer import TrainConfig, Trainer, edge_checksum
@@ -226,10 +227,8 @@ def run_experiment(exp: Experiment) -> Dict:
     if exp.resume:
         check_graph(read_run(out), dataset, osp.join(out, RUN_FILE))
     data = dataset[0]
-    preset = default_hyperparameters(dataset.name, exp.model, exp.preset)
-    if exp.hyperparameters.get('loss', 'ccl') != 'ccl':
-        preset.pop('negative_weight', None)  # The preset's ccl's only.
-    hyperparameters = {**preset, **exp.hyperparameters}
+    hyperparameters = with_flags(default_hyperparameters(
+        dataset.name, exp.model, exp.preset), exp.hyperparameters)
     train = replace(exp.train, **{
         name: hyperparameters.pop(name) for name in TRAINING_SETTINGS
         if name in hyperparameters})
