@@ -137,7 +137,8 @@ BEST: Dict[str, Dict[str, Dict]] = {
         'hlrpp': _HLRPP,
     },
     'yelp': {  # Yelp2018's searches: ccl where it beat the hard negatives
-        # CML had before (CML, HLR, AdaCML); the others keep those.
+        # CML had before (CML, HLR, AdaCML, HLR++); LRML and TransCF keep
+        # those.
         'als': dict(regularization=1.0, alpha=10.0),
         'bpr': _COMMON['bpr'],  # Its search kept LightGCN's published.
         'lightgcn': _LIGHTGCN,  # Over its published lr 1e-3.
@@ -146,7 +147,7 @@ BEST: Dict[str, Dict[str, Dict]] = {
         'transcf': {**DEFAULTS['yelp']['transcf'], **_HARD_NEGATIVES},
         'adacml': {**DEFAULTS['yelp']['adacml'], **_CONTRASTIVE},
         'hlr': {**DEFAULTS['yelp']['hlr'], **_CONTRASTIVE},
-        'hlrpp': {**DEFAULTS['yelp']['hlrpp'], **_HARD_NEGATIVES},
+        'hlrpp': {**DEFAULTS['yelp']['hlrpp'], **_CONTRASTIVE},
     },
     GENERIC: {  # ml-100k's, checked on Last.fm
         'als': _ALS,
