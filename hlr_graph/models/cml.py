@@ -14,6 +14,7 @@ from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
 from hlr_graph.nn.encoder import encode_graph
 from hlr_graph.nn.objectives import (
     CLOSEST_ONLY,
+    WEIGHTED,
     check_objective,
     metric_loss,
 )
@@ -79,9 +80,10 @@ class CML(Recommender):
                  negative_weight: float = 1.0):
         super().__init__(num_users, num_items)
         check_objective(loss, 1)
-        if negative_weight != 1.0 and loss != 'ccl':
+        if negative_weight != 1.0 and loss not in WEIGHTED:
+            weighted = ' or '.join(f"'{name}'" for name in WEIGHTED)
             raise ValueError(f"negative_weight ({negative_weight}) weighs the "
-                             f"negatives of loss='ccl' only, not "
+                             f"negatives of loss {weighted} only, not "
                              f"loss='{loss}'")
         self.margin, self.max_norm = margin, max_norm
         self.objective, self.negative_weight = loss, negative_weight

@@ -16,6 +16,7 @@ from hlr_graph.models.lightgcn import LightGCN
 from hlr_graph.models.lrml import LRML
 from hlr_graph.models.popular import MostPopular
 from hlr_graph.models.transcf import TransCF
+from hlr_graph.nn.objectives import WEIGHTED
 
 MODELS: Dict[str, Type[Recommender]] = {
     'popular': MostPopular,
@@ -283,11 +284,12 @@ def default_hyperparameters(dataset: str, model: str,
 def with_flags(settings: Dict, given: Dict) -> Dict:
     r"""A preset's :obj:`settings` (:func:`default_hyperparameters`) with
     the ones :obj:`given` on the command line over them. A ``loss`` given
-    other than ``'ccl'`` drops the preset's ``negative_weight``, which
-    weighs ``'ccl'``'s negatives only (the metric models refuse it with
-    another loss); the preset's ``margin`` stays unless given too."""
+    that reads no ``negative_weight`` (one outside
+    :obj:`~hlr_graph.nn.objectives.WEIGHTED`) drops the preset's weight,
+    which the metric models refuse with such a loss; the preset's
+    ``margin`` stays unless given too."""
     settings = dict(settings)
-    if given.get('loss') not in (None, 'ccl'):
+    if given.get('loss') not in (None, *WEIGHTED):
         settings.pop('negative_weight', None)
     return {**settings, **given}
 

@@ -8,6 +8,12 @@ from torch import Tensor
 LOSSES = ('hinge', 'warp', 'hardest', 'ccl')
 r"""What :func:`metric_loss` computes (the ``loss`` of the metric models)."""
 
+WEIGHTED = ('ccl',)
+r"""The losses that read ``negative_weight`` (the metric models refuse a
+weight other than ``1.0`` with another loss, and a ``loss`` flag naming
+another drops a preset's weight,
+:func:`~hlr_graph.models.registry.with_flags`)."""
+
 CLOSEST_ONLY = ('hardest', 'warp')
 r"""The losses whose gradient reaches only the closest of each triplet's
 :math:`K` negatives (the others enter the value of ``'warp'``'s weight,
