@@ -78,7 +78,7 @@ MODEL_FLAGS = ('lr', 'margin', 'embedding_dim', 'num_memories',
                'max_history', 'history_sampling', 'user_slot', 'copy',
                'clip_ram', 'temperature', 'weight_decay', 'num_layers',
                'regularization', 'alpha', 'loss', 'negative_weight',
-               'num_negatives')
+               'num_negatives', 'share_negatives')
 r"""Flags (by ``dest``, the model argument's or training setting's name)
 that override the preset's settings; :obj:`None` keeps them."""
 TRAIN_FLAGS = ('optimizer', 'epochs', 'batch_size', 'patience', 'select_by',
@@ -197,6 +197,13 @@ def add_arguments(parser: ArgumentParser):
                        "the user's items, for the metric models (cml, lrml, "
                        "transcf, adacml, hlr, hlrpp; default: the preset's; "
                        '1 in paper)')
+    train.add_argument('--share-negatives',
+                       action=argparse.BooleanOptionalAction, default=None,
+                       help='draw the --num-negatives K negatives once per '
+                       'batch for all of its triplets (masked where one is '
+                       "the user's own item), so that K can be in the "
+                       "hundreds at the cost of one matrix product "
+                       "(default: the preset's; off in paper)")
     train.add_argument('--num-workers', type=integer(0), default=None,
                        help='sampling processes of the loaders (default: 0)')
     train.add_argument('--valid-users', type=integer(1), default=None,

@@ -88,9 +88,68 @@ class TripletBatch:
         with one column when it holds one per triplet)."""
         return self.neg.view(self.user.numel(), -1)
 
+    def mask_negatives(self, distance: Tensor) -> Tensor:
+        r"""``[B, K]`` negative distances of :meth:`negatives` with the
+        pairs that must not count as negatives set to :math:`+\infty`, so
+        that every loss of :func:`~hlr_graph.nn.metric_loss` ignores them
+        and sends them no gradient: none here (a triplet's own negatives
+        avoid its user's items); see :class:`SharedTripletBatch`."""
+        return distance
+
     def to(self, device) -> 'TripletBatch':
         return TripletBatch(self.user.to(device), self.pos.to(device),
                             self.neg.to(device), self.history.to(device))
+
+
+@dataclass
+class SharedTripletBatch(TripletBatch):
+    r"""Training triplets whose :math:`K` negatives are one draw shared by
+    the whole batch (``TripletBatches(..., share_negatives=True)``): every
+    triplet's negatives are the same :math:`K` items, so a model may
+    compute their distances to all :math:`B` queries as one matrix product
+    (:meth:`~hlr_graph.models.CML.negative_distances`) instead of
+    :math:`B K` gathered rows. A shared item may be one of a user's own
+    items; :attr:`valid` says which pairs count.
+
+    Attributes:
+        neg (torch.Tensor): ``[B, K]``, every row the same :math:`K` items
+            (an expanded view of :attr:`shared`): any model reads it as
+            per-triplet negatives.
+        valid (torch.Tensor): ``[B, K]`` :obj:`torch.bool`, :obj:`False`
+            where negative :math:`k` is one of triplet :math:`b`'s user's
+            items (those the sampler's ``positives`` hold).
+    """
+    valid: Tensor
+
+    @property
+    def shared(self) -> Tensor:
+        r"""``[K]`` the negatives of every triplet."""
+        return self.neg[0]
+
+    def compact(self) -> Tuple[Tensor, Tensor, 'SharedTripletBatch']:
+        r"""As :meth:`TripletBatch.compact`, reading the :math:`K` shared
+        items once instead of :math:`B K` times."""
+        user_nodes, user = self.user.unique(return_inverse=True)
+        item_nodes, item = torch.cat([self.pos, self.shared,
+                                      self.history[0]]).unique(
+                                          return_inverse=True)
+        pos, shared, history = item.split([self.pos.numel(),
+                                           self.shared.numel(),
+                                           self.history.size(1)])
+        return user_nodes, item_nodes, SharedTripletBatch(
+            user, pos, shared.expand_as(self.neg),
+            torch.stack([history, self.history[1]]), self.valid)
+
+    def mask_negatives(self, distance: Tensor) -> Tensor:
+        r"""``[B, K]`` :obj:`distance` with :math:`+\infty` where
+        :attr:`valid` is :obj:`False`."""
+        return distance.masked_fill(~self.valid, torch.inf)
+
+    def to(self, device) -> 'SharedTripletBatch':
+        return SharedTripletBatch(
+            self.user.to(device), self.pos.to(device),
+            self.shared.to(device).expand_as(self.neg),
+            self.history.to(device), self.valid.to(device))
 
 
 def _local_triplets(batch: HeteroData) -> TripletBatch:

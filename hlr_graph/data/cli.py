@@ -51,9 +51,12 @@ class ArgumentParser(argparse.ArgumentParser):
         return super().format_help().replace('``', '')  # Docstring markup.
 
     def flag(self, dest: str) -> str:
-        r"""The long option that stores into :obj:`dest` (for messages)."""
+        r"""The long option that stores into :obj:`dest` (for messages):
+        of a ``--x`` / ``--no-x`` pair, ``--x``."""
         for action in self._actions:
             if action.dest == dest and action.option_strings:
+                if isinstance(action, argparse.BooleanOptionalAction):
+                    return action.option_strings[0]
                 return max(action.option_strings, key=len)
         return dest
 

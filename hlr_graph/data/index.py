@@ -106,3 +106,23 @@ class UserItemIndex:
 
     def contains(self, user: Tensor, item: Tensor) -> Tensor:
         return self.find(user, item) >= 0
+
+    def membership(self, user: Tensor, item: Tensor) -> Tensor:
+        r"""``[U, I]`` :obj:`torch.bool`: whether each of the ``[I]`` items
+        (repeats allowed) is one of each of the ``[U]`` users' items.
+        Searches every item of the users among the sorted :obj:`item`
+        (:math:`O(\sum_u \deg(u) \log I)`), instead of testing all
+        :math:`U I` pairs."""
+        sorted_item, order = item.sort()
+        owner, position = csr_gather(self.rowptr, user)
+        col = self.col[position]
+        lo = torch.searchsorted(sorted_item, col)
+        count = torch.searchsorted(sorted_item, col, right=True) - lo
+        hit = torch.repeat_interleave(
+            torch.arange(col.numel(), device=col.device), count)
+        slot = (torch.arange(hit.numel(), device=col.device) -
+                cumsum(count)[hit] + lo[hit])
+        out = torch.zeros(user.numel(), item.numel(), dtype=torch.bool,
+                          device=item.device)
+        out[owner[hit], order[slot]] = True
+        return out

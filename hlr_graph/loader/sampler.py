@@ -11,7 +11,7 @@ from torch_geometric.sampler import (
     NegativeSampling,
 )
 
-from hlr_graph.data.batch import TripletBatch
+from hlr_graph.data.batch import SharedTripletBatch, TripletBatch
 from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
 from hlr_graph.data.index import UserItemIndex
 from hlr_graph.loader.history import HistorySampler, sample_negatives
@@ -82,6 +82,11 @@ class TripletSampler(SeededEdgeSampler):
         num_negatives (int): :math:`K`, the negatives of every triplet
             (:meth:`sample` only; a ``[B, K]`` :attr:`TripletBatch.neg`
             when above ``1``). (default: ``1``)
+        share_negatives (bool): Draw the :math:`K` negatives once per batch,
+            uniformly, for all of its triplets (:meth:`sample` only; a
+            :class:`~hlr_graph.data.batch.SharedTripletBatch` whose
+            :attr:`valid` marks the pairs where a shared item is one of the
+            user's :obj:`positives`). (default: :obj:`False`)
     """
     def __init__(
         self,
@@ -94,11 +99,13 @@ class TripletSampler(SeededEdgeSampler):
         seed: Optional[int] = None,
         device=None,
         num_negatives: int = 1,
+        share_negatives: bool = False,
     ):
         if num_negatives < 1:
             raise ValueError(f'num_negatives must be at least 1, got '
                              f'{num_negatives}')
-        self.num_negatives = num_negatives
+        self.num_negatives, self.share_negatives = (num_negatives,
+                                                    share_negatives)
         self.init_random(seed, device)
         self.graph = UserItemIndex(graph.to(self.device), num_users,
                                    num_items)
@@ -116,11 +123,11 @@ class TripletSampler(SeededEdgeSampler):
         user, pos = index.row, index.col
         num_pos = user.numel()
         dst = [pos]
-        if self.num_negatives != 1:
+        if self.num_negatives != 1 or self.share_negatives:
             raise ValueError(f'{self.__class__.__name__} lays out one '
                              f'negative per triplet in a subgraph; draw '
-                             f'num_negatives={self.num_negatives} with '
-                             f'sample() (TripletBatches)')
+                             f'num_negatives={self.num_negatives} or shared '
+                             f'negatives with sample() (TripletBatches)')
         if neg_sampling is not None:
             if not neg_sampling.is_triplet() or neg_sampling.amount != 1:
                 raise ValueError(f"{self.__class__.__name__} supports "
@@ -155,19 +162,29 @@ class TripletSampler(SeededEdgeSampler):
         :obj:`pos`), on :attr:`device`: one negative each and the
         history of each query, drawn as :meth:`sample_from_edges` draws
         them (the same stream gives the same triplets); with
-        :attr:`num_negatives` :math:`K > 1`, ``[B, K]`` negatives."""
-        neg, query, item, _ = self._draw(user.to(self.device),
-                                         pos.to(self.device), True)
-        return TripletBatch(user.to(self.device), pos.to(self.device), neg,
-                            torch.stack([item, query]))
+        :attr:`num_negatives` :math:`K > 1`, ``[B, K]`` negatives; with
+        :attr:`share_negatives`, :math:`K` items drawn once for all
+        (a :class:`~hlr_graph.data.batch.SharedTripletBatch`)."""
+        user, pos = user.to(self.device), pos.to(self.device)
+        neg, query, item, _ = self._draw(user, pos, True)
+        history = torch.stack([item, query])
+        if self.share_negatives:
+            return SharedTripletBatch(
+                user, pos, neg.expand(user.numel(), -1), history,
+                ~self.positives.membership(user, neg))
+        return TripletBatch(user, pos, neg, history)
 
     def _draw(self, user: Tensor, pos: Tensor, negatives: bool
               ) -> Tuple[Optional[Tensor], Tensor, Tensor, Tensor]:
         r"""``(neg, query, item, edge)``: negatives (:obj:`None` without
-        :obj:`negatives`), then the histories, in this order from
-        :attr:`generator`."""
+        :obj:`negatives`; ``[K]`` with :attr:`share_negatives`), then the
+        histories, in this order from :attr:`generator`."""
         neg = None
-        if negatives and self.num_negatives == 1:
+        if negatives and self.share_negatives:
+            neg = torch.randint(self.positives.num_items,
+                                (self.num_negatives, ),
+                                generator=self.generator, device=self.device)
+        elif negatives and self.num_negatives == 1:
             neg = sample_negatives(self.positives, user, self.generator)
         elif negatives:
             neg = sample_negatives(

@@ -19,20 +19,21 @@ def link_sampler(edge_index: Tensor, num_users: int, num_items: int,
                  max_history: int, history_sampling: str,
                  positives: Optional[Tensor], seed: Optional[int],
                  num_neighbors: Optional[Sequence[int]], device=None,
-                 num_negatives: int = 1
+                 num_negatives: int = 1, share_negatives: bool = False
                  ) -> Union[TripletSampler, TripletNeighborSampler]:
     r"""The sampler of both loaders: a :class:`TripletSampler`, or with
     :obj:`num_neighbors` a :class:`TripletNeighborSampler`, whose
     histories are the users' first hop, so :obj:`max_history` must then be
     ``0`` or :obj:`num_neighbors[0]` and the history uniform (and one
-    negative per triplet)."""
+    negative per triplet, not shared)."""
     if num_neighbors is None:
         return TripletSampler(edge_index, num_users, num_items, max_history,
                               history_sampling, positives, seed, device,
-                              num_negatives)
-    if num_negatives != 1:
+                              num_negatives, share_negatives)
+    if num_negatives != 1 or share_negatives:
         raise ValueError(f'neighbour batches hold one negative per triplet, '
-                         f'not num_negatives={num_negatives}')
+                         f'not num_negatives={num_negatives}'
+                         + (' shared' if share_negatives else ''))
     num_neighbors = list(num_neighbors)
     if not num_neighbors:
         raise ValueError('num_neighbors needs one fan-out per hop, got none')
@@ -152,6 +153,13 @@ class TripletBatches:
         num_negatives (int): :math:`K` negatives per triplet, each avoiding
             the user's :obj:`positives` (``[B, K]`` :attr:`TripletBatch.neg`
             when above ``1``). (default: ``1``)
+        share_negatives (bool): Draw the :math:`K` negatives once per batch
+            (per part) for all of its triplets, uniformly, and yield
+            :class:`~hlr_graph.data.batch.SharedTripletBatch` (its
+            :attr:`valid` marks where a shared item is one of the user's
+            :obj:`positives`): :math:`K` can then be hundreds at the cost of
+            one matrix product (:class:`TripletSampler`).
+            (default: :obj:`False`)
         sampler_seed (int, optional): Seeds the sampler (its negatives and
             histories) apart from the shuffling (default: :obj:`seed`).
         part (int): Yield part :obj:`part` of each batch (default: ``0``).
@@ -183,6 +191,7 @@ class TripletBatches:
         drop_last: bool = False,
         device=None,
         num_negatives: int = 1,
+        share_negatives: bool = False,
         sampler_seed: Optional[int] = None,
         part: int = 0,
         num_parts: int = 1,
@@ -202,7 +211,7 @@ class TripletBatches:
             edge_index, data[USER].num_nodes, data[ITEM].num_nodes,
             max_history, history_sampling, positives,
             seed if sampler_seed is None else sampler_seed, num_neighbors,
-            device, num_negatives)
+            device, num_negatives, share_negatives)
         self.device = self.link_sampler.device
         self.edge_label_index = edge_label_index.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = (batch_size, shuffle,

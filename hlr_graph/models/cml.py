@@ -7,7 +7,7 @@ from torch import Tensor
 from torch.nn import Embedding
 from torch_geometric.utils import to_dense_batch, to_undirected
 
-from hlr_graph.data.batch import SubgraphBatch, TripletBatch
+from hlr_graph.data.batch import SharedTripletBatch, SubgraphBatch, TripletBatch
 from hlr_graph.data.graph import INTERACTS, ITEM, REV_INTERACTS, USER
 from hlr_graph.models.base import Recommender
 from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
@@ -48,7 +48,10 @@ class CML(Recommender):
     :attr:`TripletBatch.neg`, from ``TripletBatches(..., num_negatives=K)``):
     :func:`~hlr_graph.nn.metric_loss` with ``'hinge'`` (every negative),
     ``'hardest'``, ``'warp'`` or ``'ccl'``. Every negative gets its own
-    translation (eq. 8) unless :attr:`copy`.
+    translation (eq. 8) unless :attr:`copy`. Negatives shared by the whole
+    batch (a :class:`~hlr_graph.data.batch.SharedTripletBatch`, from
+    ``share_negatives=True``) that are a user's own items are left out of
+    the loss (:meth:`TripletBatch.mask_negatives`).
 
     :meth:`set_encoder` puts any of them on top of a graph encoder: the
     tables become the encoder's inputs and its outputs the user and item
@@ -269,7 +272,8 @@ class CML(Recommender):
         if self.objective in CLOSEST_ONLY and batch.negatives().size(1) > 1:
             neg = self.closest_negative_distances(users, items, batch, to_pos)
         else:
-            neg = self.negative_distances(users, items, batch, to_pos)
+            neg = batch.mask_negatives(
+                self.negative_distances(users, items, batch, to_pos))
         return metric_loss(pos, neg, self.margin, self.objective,
                            self.num_items, self.negative_weight)
 
@@ -287,7 +291,8 @@ class CML(Recommender):
         float rounding (tested), at the backward cost of one negative
         instead of :math:`K` (docs/performance.md, section 4)."""
         with torch.no_grad():
-            neg = self.negative_distances(users, items, batch, to_pos)
+            neg = batch.mask_negatives(
+                self.negative_distances(users, items, batch, to_pos))
         # min's own index, as metric_loss takes it: a negative drawn twice
         # ties, and the gradient must land on the column min reads.
         closest = neg.min(dim=1, keepdim=True).indices  # [B, 1]
@@ -302,9 +307,16 @@ class CML(Recommender):
         negatives (:meth:`TripletBatch.negatives`), each with its own
         translation (or the positive's, ``to_pos``, with :attr:`copy`): the
         :math:`K` negatives of a query are :math:`K` queries of
-        :meth:`translate` sharing its history edges."""
+        :meth:`translate` sharing its history edges. Negatives shared by
+        the batch whose translation is the positive's (CML's :math:`p_u`,
+        or :attr:`copy`) take one ``[B, d] x [d, K]`` product
+        (:func:`~hlr_graph.nn.distance.pairwise_squared_distance`)."""
         neg = batch.negatives()  # [B, K]
         size, num = neg.shape
+        if isinstance(batch, SharedTripletBatch) and (
+                self.copy or type(self).translate is CML.translate):
+            return pairwise_squared_distance(
+                to_pos, items.index_select(0, batch.shared))
         if self.copy:
             to_neg = to_pos.unsqueeze(1).expand(-1, num, -1)
         else:  # Query k * B + b is negative k of triplet b.

@@ -184,7 +184,8 @@ margin :math:`m`), plus the L2 penalty of BPR-MF and LightGCN and ALS's
 regularisation and confidence scaling."""
 
 
-TRAINING_SETTINGS = {'lr': 1e-3, 'num_negatives': 1}
+TRAINING_SETTINGS = {'lr': 1e-3, 'num_negatives': 1,
+                     'share_negatives': False}
 r"""The settings of a run that are the trainer's, not the model's
 (:class:`~hlr_graph.train.TrainConfig` fields, with its defaults), which
 presets, searches and :class:`~hlr_graph.train.Experiment` hyperparameters
@@ -198,12 +199,13 @@ def trained_by_gradient(model: str) -> bool:
 def setting_names(model: str) -> set:
     r"""What a setting of :obj:`model` may name: its constructor's
     arguments, and for models trained by gradient :obj:`TRAINING_SETTINGS`
-    (``num_negatives`` only where the model's loss reads several)."""
+    (``num_negatives`` and ``share_negatives`` only where the model's loss
+    reads several)."""
     names = _arguments(MODELS[model])
     if trained_by_gradient(model):
         names.add('lr')
         if MODELS[model].multiple_negatives:
-            names.add('num_negatives')
+            names.update(('num_negatives', 'share_negatives'))
     return names
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
-from hlr_graph.data.batch import TripletBatch
+from hlr_graph.data.batch import SharedTripletBatch, TripletBatch
 from hlr_graph.models.cml import CML, gather_rows
 from hlr_graph.nn.distance import squared_distance, translation_distance
 from hlr_graph.nn.memory import KeyValueMemory
@@ -96,15 +96,26 @@ class RelationalCML(CML):
         history repeated :math:`K` times (:meth:`CML.negative_distances`,
         used below :math:`N`, where it moves less memory). Both give the
         same distances (tested); measured on a Yelp2018-sized batch in
-        ``docs/performance.md``. With :attr:`copy`, the positive's
-        relation."""
+        ``docs/performance.md``. Negatives shared by the batch
+        (:class:`~hlr_graph.data.batch.SharedTripletBatch`) are ``[K, d]``
+        candidates of every query, as in :meth:`score`: one product of all
+        slot keys with them, and no ``[B, K, d]`` tensor
+        (:func:`~hlr_graph.nn.distance.translation_distance`). With
+        :attr:`copy`, the positive's relation."""
         neg = batch.negatives()  # [B, K]
-        if self.copy or neg.size(1) < self.num_memories:
+        shared = isinstance(batch, SharedTripletBatch)
+        if self.copy or (neg.size(1) < self.num_memories and not shared):
             return super().negative_distances(users, items, batch, to_pos)
         item, query = batch.history  # Sorted by query.
         context, mask = to_dense_batch(items.index_select(0, item), query,
                                        batch_size=neg.size(0))
-        p, q = users.index_select(0, batch.user), gather_rows(items, neg)
+        p = users.index_select(0, batch.user)
+        if shared:
+            q = items.index_select(0, batch.shared)  # [K, d]
+            return translation_distance(
+                p, q, self.memory_weights(q, context, mask, p),
+                self.memory.memories)
+        q = gather_rows(items, neg)
         weight = self.memory_weights(q, context, mask, p)  # [B, N, K]
         relation = weight.transpose(1, 2) @ self.memory.memories
         return squared_distance(p.unsqueeze(1) + relation, q)

@@ -130,7 +130,8 @@ class TransCF(CML):
                 size, num, -1)
             d_neg = squared_distance(
                 p.unsqueeze(1) + nbr_user.unsqueeze(1) * nbr_neg, neg)
-            ranking = metric_loss(d_pos, d_neg, self.margin, self.objective,
+            ranking = metric_loss(d_pos, batch.mask_negatives(d_neg),
+                                  self.margin, self.objective,
                                   self.num_items, self.negative_weight)
             regulariser = regulariser + squared_distance(
                 neg, nbr_neg).mean(dim=1)

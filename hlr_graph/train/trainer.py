@@ -97,6 +97,12 @@ class TrainConfig:
             :attr:`Recommender.multiple_negatives`; their ``loss`` chooses
             what to do with them), in training and in the validation loss.
             (default: ``1``, the paper's)
+        share_negatives (bool): Draw the :math:`K` negatives once per batch
+            for all of its triplets
+            (:class:`~hlr_graph.data.batch.SharedTripletBatch`) instead of
+            :math:`K` for each: the metric models then compute them as one
+            matrix product, so :math:`K` can be in the hundreds.
+            (default: :obj:`False`)
         progress (bool): Show a progress bar of the batches.
         checkpoint (str, optional): Where the training state goes at the end
             of every epoch (weights, optimiser state, best epoch so far,
@@ -146,6 +152,7 @@ class TrainConfig:
     eval_users: Optional[int] = None
     num_workers: int = 0
     num_negatives: int = 1
+    share_negatives: bool = False
     progress: bool = True
     checkpoint: Optional[str] = None
     best_weights: Optional[str] = None
@@ -383,12 +390,15 @@ class Trainer:
                 self.data, device=self.device, part=self.rank,
                 num_parts=self.world_size, sampler_seed=distributed.
                 process_seed(kwargs['seed'], self.rank),
-                num_negatives=cfg.num_negatives, **kwargs)
-        if cfg.num_negatives != 1:
-            raise ValueError(f'num_negatives={cfg.num_negatives} (given, '
-                             f"or the preset's) is drawn on the model's "
-                             f'device only: leave num_workers at 0, or set '
-                             f'num_negatives to 1')
+                num_negatives=cfg.num_negatives,
+                share_negatives=cfg.share_negatives, **kwargs)
+        if cfg.num_negatives != 1 or cfg.share_negatives:
+            what = (f'num_negatives={cfg.num_negatives}'
+                    if cfg.num_negatives != 1 else 'share_negatives')
+            raise ValueError(f"{what} (given, or the preset's) is drawn on "
+                             f"the model's device only: leave num_workers "
+                             f'at 0, or set num_negatives to 1 and '
+                             f'share_negatives to False')
         return TripletLoader(self.data, num_workers=cfg.num_workers,
                              **kwargs)
 
@@ -500,10 +510,12 @@ class Trainer:
         if cfg.num_negatives < 1:
             raise ValueError(f'num_negatives must be at least 1, got '
                              f'{cfg.num_negatives}')
-        if cfg.num_negatives > 1 and not model.multiple_negatives:
+        if (cfg.num_negatives > 1 or cfg.share_negatives) and \
+                not model.multiple_negatives:
             raise ValueError(f'{type(model).__name__} trains on one negative '
                              f'per triplet, not num_negatives='
-                             f'{cfg.num_negatives}')
+                             f'{cfg.num_negatives}'
+                             + (' shared' if cfg.share_negatives else ''))
         if cfg.select_by not in SELECT_BY:
             raise ValueError(f'select_by must be one of {SELECT_BY}, got '
                              f"'{cfg.select_by}'")
@@ -669,6 +681,8 @@ class Trainer:
             'eval_users', 'num_workers')})
         if cfg.num_neighbors is not None:
             settings['num_neighbors'] = list(cfg.num_neighbors)
+        if cfg.share_negatives:
+            settings['share_negatives'] = True
         for split in ('train', 'val'):
             count, checksum = edge_checksum(self.data, split)
             settings[f'{split} interactions'] = count

@@ -1,0 +1,211 @@
+r"""Negatives shared by a batch (``share_negatives``): one draw of K items
+for every triplet, the pairs where a shared item is the user's own masked
+out of every loss, and the models' one-product paths equal to the
+per-triplet path on the same negatives."""
+import json
+import math
+
+import pytest
+import torch
+from test_cli import one_error
+from test_objectives import MODELS
+from test_sampler import neighbours, random_graph
+from torch_geometric.sampler import EdgeSamplerInput
+
+from hlr_graph import cli
+from hlr_graph.data import INTERACTS
+from hlr_graph.data.batch import SharedTripletBatch, TripletBatch
+from hlr_graph.data.index import UserItemIndex
+from hlr_graph.loader import TripletBatches, TripletSampler
+from hlr_graph.models import BPRMF, CML, HLR, HLRPlusPlus
+from hlr_graph.nn import metric_loss
+from hlr_graph.nn.distance import squared_distance
+from hlr_graph.train import Experiment, TrainConfig, Trainer, run_experiment
+
+
+def shared_batches(num_negatives=7, **kwargs):
+    return TripletBatches(random_graph(), max_history=2, batch_size=16,
+                          seed=0, shuffle=True, num_negatives=num_negatives,
+                          share_negatives=True, **kwargs)
+
+
+def test_one_draw_per_batch_masked_where_the_user_has_the_item():
+    items_of = neighbours(random_graph()[INTERACTS].edge_index)
+    masked = 0
+    for batch in shared_batches():
+        assert isinstance(batch, SharedTripletBatch)
+        assert batch.neg.shape == (batch.user.numel(), 7)
+        assert (batch.neg == batch.shared).all()
+        for u, negs, valid in zip(batch.user.tolist(), batch.neg.tolist(),
+                                  batch.valid.tolist()):
+            assert valid == [n not in items_of[u] for n in negs]
+            masked += valid.count(False)
+    assert masked > 0  # The random graph is dense: some pairs collide.
+
+
+def test_batches_differ_and_repeat_with_the_seed():
+    first = [b.shared for b in shared_batches()]
+    again = [b.shared for b in shared_batches()]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], first[1])
+
+
+def test_membership_is_contains_for_every_pair():
+    data = random_graph()
+    index = UserItemIndex(data[INTERACTS].edge_index, 30, 25)
+    gen = torch.Generator().manual_seed(3)
+    user = torch.randint(30, (40, ), generator=gen)
+    item = torch.randint(25, (60, ), generator=gen)  # Repeats on purpose.
+    expected = index.contains(user.repeat_interleave(60),
+                              item.repeat(40)).view(40, 60)
+    assert torch.equal(index.membership(user, item), expected)
+    assert expected.any() and not expected.all()
+
+
+def shared_triplets(valid=None):
+    shared = torch.tensor([4, 7, 5, 8, 6, 4])  # K = 6 >= N = 4, a repeat.
+    user = torch.tensor([0, 1, 2, 1])
+    if valid is None:
+        valid = torch.ones(4, 6, dtype=torch.bool)
+    return SharedTripletBatch(
+        user, torch.tensor([0, 1, 2, 3]), shared.expand(4, -1),
+        torch.tensor([[1, 2, 3, 4, 5, 6, 0], [0, 0, 0, 1, 2, 2, 3]]), valid)
+
+
+def per_triplet(batch):
+    return TripletBatch(batch.user, batch.pos, batch.neg.clone(),
+                        batch.history)
+
+
+@pytest.mark.parametrize('make', MODELS + [
+    lambda: HLR(3, 9, embedding_dim=8, num_memories=4, max_history=-1,
+                copy=True),
+    lambda: HLR(3, 9, embedding_dim=8, num_memories=8, max_history=-1)])
+def test_shared_paths_equal_the_per_triplet_path(make):
+    # CML and copy: one [B, d] x [d, K] product; the memory models: the
+    # shared items as candidates of every query (also below K = N).
+    torch.manual_seed(1)
+    model = make()
+    batch = shared_triplets()
+    user_nodes, item_nodes, local = batch.compact()
+    assert isinstance(local, SharedTripletBatch)
+    assert torch.equal(item_nodes[local.shared], batch.shared)
+    users, items = model.lookup(user_nodes, item_nodes)
+    to_pos = model.translate(users, items, local.user, local.pos,
+                             local.history)
+    got = model.negative_distances(users, items, local, to_pos)
+    plain = model.negative_distances(users, items, per_triplet(local), to_pos)
+    assert got.shape == (4, 6)
+    assert torch.allclose(got, plain, atol=1e-5)
+    for loss in ('hinge', 'hardest', 'ccl'):
+        model.objective = loss
+        assert torch.allclose(model.loss(batch),
+                              model.loss(per_triplet(batch)), atol=1e-4)
+
+
+@pytest.mark.parametrize('loss', ['hinge', 'hardest', 'warp', 'ccl'])
+@pytest.mark.parametrize('make', [
+    lambda loss: CML(3, 9, embedding_dim=8, loss=loss),
+    lambda loss: HLRPlusPlus(3, 9, embedding_dim=8, num_memories=4,
+                             max_history=-1, loss=loss)])
+def test_masked_pairs_count_for_nothing(make, loss):
+    torch.manual_seed(2)
+    model = make(loss)
+    valid = torch.rand(4, 6, generator=torch.Generator().manual_seed(0)) > .4
+    valid[1] = False  # A user with every shared item of its own.
+    batch = shared_triplets(valid)
+    users, items = model.embeddings()
+    pos = model(batch.user, batch.pos, batch.history)
+    neg = torch.stack([model(batch.user, batch.neg[:, k], batch.history)
+                       for k in range(6)], dim=1)
+    masked = neg.masked_fill(~valid, math.inf)
+    expected = metric_loss(pos, masked, model.margin, loss, 9)
+    assert torch.allclose(model.loss(batch), expected, atol=1e-5)
+    # Moving the masked items changes nothing: they receive no gradient.
+    model.zero_grad()
+    model.loss(shared_triplets(torch.zeros(4, 6, dtype=torch.bool))
+               ).backward()
+    if loss == 'ccl' and type(model) is CML:  # d+ only: the negatives'
+        # rows (CML reads no history) are untouched.
+        assert model.item_emb.weight.grad[[5, 6, 7, 8]].abs().sum() == 0
+
+
+def test_the_batch_moves_to_a_device_still_shared():
+    batch = shared_triplets().to('cpu')
+    assert isinstance(batch, SharedTripletBatch)
+    assert batch.neg.stride(0) == 0 and batch.valid.shape == (4, 6)
+
+
+def test_subgraph_layouts_refuse_shared_negatives():
+    data = random_graph()
+    edges = data[INTERACTS].edge_index[:, :8]
+    sampler = TripletSampler(data[INTERACTS].edge_index, 30, 25, 2,
+                             num_negatives=4, share_negatives=True)
+    with pytest.raises(ValueError, match='shared negatives with sample'):
+        sampler.sample_from_edges(EdgeSamplerInput(None, *edges))
+    with pytest.raises(ValueError, match='one negative per triplet'):
+        TripletBatches(data, max_history=2, num_neighbors=[2],
+                       share_negatives=True)
+
+
+def test_a_one_negative_model_refuses_them():
+    data = random_graph()
+    trainer = Trainer(BPRMF(30, 25), data, TrainConfig(
+        epochs=1, share_negatives=True, progress=False, log=False,
+        validate=False))
+    with pytest.raises(ValueError, match='one negative per triplet'):
+        trainer.fit()
+
+
+def test_the_main_job_trains_with_shared_negatives(tmp_path):
+    out = tmp_path / 'run'
+    assert cli.main(['train', '--dataset', 'synthetic', '--model', 'hlr',
+                     '--epochs', '2', '--num-negatives', '64',
+                     '--share-negatives', '--loss', 'ccl',
+                     '--negative-weight', '4', '--quiet',
+                     '--output-dir', str(out)]) == 0
+    record = json.loads((out / 'results.json').read_text())
+    assert record['hyperparameters']['share_negatives'] is True
+    assert record['hyperparameters']['num_negatives'] == 64
+    assert math.isfinite(record['epochs'][-1]['train_loss'])
+    train = json.loads((out / 'run.json').read_text())['train']
+    assert train['share_negatives'] is True
+
+
+def test_a_setting_carries_shared_negatives(tmp_path):
+    out = tmp_path / 'run'
+    run_experiment(Experiment(
+        dataset='synthetic', model='cml', output_dir=str(out), num_cohorts=0,
+        hyperparameters=dict(num_negatives=16, share_negatives=True,
+                             loss='ccl'),
+        train=TrainConfig(epochs=1, progress=False, log=False)))
+    train = json.loads((out / 'run.json').read_text())['train']
+    assert (train['num_negatives'], train['share_negatives']) == (16, True)
+
+
+@pytest.mark.parametrize('argv,needle', [
+    (['--model', 'bpr', '--share-negatives'], '--share-negatives'),
+    (['--model', 'als', '--share-negatives'], '--share-negatives'),
+    (['--model', 'cml', '--share-negatives', '--num-workers', '1'],
+     'share_negatives'),
+])
+def test_shared_negative_mistakes_are_one_line(argv, needle, tmp_path,
+                                               capsys):
+    cli.main(['stats', '--dataset', 'synthetic'])  # Cached: no Processing.
+    capsys.readouterr()
+    code = cli.main(['train', '--dataset', 'synthetic', '--epochs', '1',
+                     '--output-dir', str(tmp_path / 'run'), *argv])
+    one_error(capsys, code, needle)
+    assert not (tmp_path / 'run').exists()
+
+
+def test_squared_distance_of_the_shared_items_by_hand():
+    # CML's product path against ||p - q||^2 written out.
+    torch.manual_seed(0)
+    model = CML(3, 9, embedding_dim=8)
+    batch = shared_triplets()
+    users, items = model.embeddings()
+    p = users[batch.user]
+    got = model.negative_distances(users, items, batch, p)
+    hand = squared_distance(p.unsqueeze(1), items[batch.shared])
+    assert torch.allclose(got, hand, atol=1e-6)
