@@ -59,6 +59,7 @@ class Setting:
             'yelp', model, preset), objective or {})
         lr = hyperparameters.pop('lr')
         negatives = hyperparameters.pop('num_negatives', 1)
+        shared = hyperparameters.pop('share_negatives', False)
         torch.manual_seed(seed)
         self.model = build_model(model, data['user'].num_nodes,
                                  data['item'].num_nodes,
@@ -66,14 +67,14 @@ class Setting:
                                  **hyperparameters).to(device)
         self.trainer = Trainer(self.model, data, TrainConfig(
             batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-            device=device, num_negatives=negatives, progress=False,
-            log=False))
+            device=device, num_negatives=negatives, share_negatives=shared,
+            progress=False, log=False))
         self.optimizers = build_optimizers(self.model, lr, optimizer)
         self.loader = self.trainer.loader('train')
         self.batches = iter(self.loader)
         self.loads, self.steps, self.rounds = [], [], []
         self.hyperparameters = {'lr': lr, 'num_negatives': negatives,
-                                **hyperparameters}
+                                'share_negatives': shared, **hyperparameters}
 
     def next_batch(self) -> TripletBatch:
         try:
@@ -156,6 +157,10 @@ def main(argv=None):
                         "metric models (default: the preset's)")
     parser.add_argument('--loss', choices=LOSSES, default=None,
                         help="their objective (default: the preset's)")
+    parser.add_argument('--share-negatives', action='store_true',
+                        default=None, help='draw the K negatives once per '
+                        "batch for all of its triplets (default: the "
+                        "preset's)")
     parser.add_argument('--profile', type=int, default=0, metavar='K',
                         help='also print the K ops of most self CPU time '
                         'of each setting')
@@ -177,7 +182,9 @@ def main(argv=None):
             try:
                 objective = {name: value for name, value in [
                     ('num_negatives', args.num_negatives),
-                    ('loss', args.loss)] if value is not None
+                    ('loss', args.loss),
+                    ('share_negatives', args.share_negatives)]
+                    if value is not None
                     and name in setting_names(model)}
                 setting = Setting(data, model, optimizer, args.batch_size,
                                   args.device, args.seed, args.preset,
