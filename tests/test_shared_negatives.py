@@ -17,7 +17,14 @@ from hlr_graph.data import INTERACTS
 from hlr_graph.data.batch import SharedTripletBatch, TripletBatch
 from hlr_graph.data.index import UserItemIndex
 from hlr_graph.loader import TripletBatches, TripletSampler
-from hlr_graph.models import BPRMF, CML, HLR, HLRPlusPlus
+from hlr_graph.models import (
+    BPRMF,
+    CML,
+    HLR,
+    HLRPlusPlus,
+    default_hyperparameters,
+)
+from hlr_graph.models.registry import with_flags
 from hlr_graph.nn import metric_loss
 from hlr_graph.nn.distance import squared_distance
 from hlr_graph.train import Experiment, TrainConfig, Trainer, run_experiment
@@ -209,3 +216,21 @@ def test_squared_distance_of_the_shared_items_by_hand():
     got = model.negative_distances(users, items, batch, p)
     hand = squared_distance(p.unsqueeze(1), items[batch.shared])
     assert torch.allclose(got, hand, atol=1e-6)
+
+
+def test_a_given_k_drops_the_presets_sharing():
+    preset = dict(loss='ccl', num_negatives=4096, share_negatives=True)
+    assert with_flags(preset, {'num_negatives': 32}) == dict(
+        loss='ccl', num_negatives=32)
+    assert with_flags(preset, {'num_negatives': 32,
+                               'share_negatives': True}) == dict(
+        loss='ccl', num_negatives=32, share_negatives=True)
+    assert with_flags(preset, {'loss': 'ccl'}) == preset
+
+
+def test_the_yelp_preset_shares_the_negatives_of_cml_and_hlr():
+    for model, k in (('cml', 4096), ('hlr', 1024)):
+        settings = default_hyperparameters('yelp', model, 'best')
+        assert settings['share_negatives'] is True
+        assert (settings['num_negatives'], settings['loss']) == (k, 'ccl')
+    assert 'share_negatives' not in default_hyperparameters('yelp', 'cml')

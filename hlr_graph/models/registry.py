@@ -139,15 +139,17 @@ BEST: Dict[str, Dict[str, Dict]] = {
     },
     'yelp': {  # Yelp2018's searches: ccl where it beat the hard negatives
         # CML had before (CML, HLR, AdaCML, HLR++); LRML and TransCF keep
-        # those.
+        # those. CML and HLR over negatives shared by the batch.
         'als': dict(regularization=1.0, alpha=10.0),
         'bpr': _COMMON['bpr'],  # Its search kept LightGCN's published.
         'lightgcn': _LIGHTGCN,  # Over its published lr 1e-3.
-        'cml': _CONTRASTIVE,
+        'cml': {**_CONTRASTIVE, 'num_negatives': 4096,
+                'share_negatives': True},
         'lrml': {**DEFAULTS['yelp']['lrml'], **_HARD_NEGATIVES},
         'transcf': {**DEFAULTS['yelp']['transcf'], **_HARD_NEGATIVES},
         'adacml': {**DEFAULTS['yelp']['adacml'], **_CONTRASTIVE},
-        'hlr': {**DEFAULTS['yelp']['hlr'], **_CONTRASTIVE},
+        'hlr': {**DEFAULTS['yelp']['hlr'], **_CONTRASTIVE,
+                'num_negatives': 1024, 'share_negatives': True},
         'hlrpp': {**DEFAULTS['yelp']['hlrpp'], **_CONTRASTIVE},
     },
     GENERIC: {  # ml-100k's, checked on Last.fm
@@ -289,10 +291,14 @@ def with_flags(settings: Dict, given: Dict) -> Dict:
     that reads no ``negative_weight`` (one outside
     :obj:`~hlr_graph.nn.objectives.WEIGHTED`) drops the preset's weight,
     which the metric models refuse with such a loss; the preset's
-    ``margin`` stays unless given too."""
+    ``margin`` stays unless given too. A ``num_negatives`` given without
+    ``share_negatives`` drops the preset's sharing: the negatives are then
+    drawn per triplet unless sharing is given as well."""
     settings = dict(settings)
     if given.get('loss') not in (None, *WEIGHTED):
         settings.pop('negative_weight', None)
+    if 'num_negatives' in given and 'share_negatives' not in given:
+        settings.pop('share_negatives', None)
     return {**settings, **given}
 
 
