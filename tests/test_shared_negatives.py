@@ -13,7 +13,7 @@ from test_sampler import neighbours, random_graph
 from torch_geometric.sampler import EdgeSamplerInput
 
 from hlr_graph import cli
-from hlr_graph.data import INTERACTS
+from hlr_graph.data import INTERACTS, load_dataset
 from hlr_graph.data.batch import SharedTripletBatch, TripletBatch
 from hlr_graph.data.index import UserItemIndex
 from hlr_graph.loader import TripletBatches, TripletSampler
@@ -121,17 +121,22 @@ def test_masked_pairs_count_for_nothing(make, loss):
     valid = torch.rand(4, 6, generator=torch.Generator().manual_seed(0)) > .4
     valid[1] = False  # A user with every shared item of its own.
     batch = shared_triplets(valid)
-    users, items = model.embeddings()
     pos = model(batch.user, batch.pos, batch.history)
     neg = torch.stack([model(batch.user, batch.neg[:, k], batch.history)
                        for k in range(6)], dim=1)
     masked = neg.masked_fill(~valid, math.inf)
     expected = metric_loss(pos, masked, model.margin, loss, 9)
     assert torch.allclose(model.loss(batch), expected, atol=1e-5)
-    # Moving the masked items changes nothing: they receive no gradient.
+    # Every pair masked: no negative term, no NaN, no gradient from them.
     model.zero_grad()
-    model.loss(shared_triplets(torch.zeros(4, 6, dtype=torch.bool))
-               ).backward()
+    value = model.loss(shared_triplets(torch.zeros(4, 6, dtype=torch.bool)))
+    value.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert all(torch.isfinite(g).all() for g in grads)
+    if loss != 'ccl':  # Only the negatives' terms: nothing left.
+        assert value == 0 and all((g == 0).all() for g in grads)
+    else:  # ccl: d+ alone.
+        assert torch.allclose(value, pos.sum(), atol=1e-5)
     if loss == 'ccl' and type(model) is CML:  # d+ only: the negatives'
         # rows (CML reads no history) are untouched.
         assert model.item_emb.weight.grad[[5, 6, 7, 8]].abs().sum() == 0
@@ -158,7 +163,7 @@ def test_subgraph_layouts_refuse_shared_negatives():
 def test_a_one_negative_model_refuses_them():
     data = random_graph()
     trainer = Trainer(BPRMF(30, 25), data, TrainConfig(
-        epochs=1, share_negatives=True, progress=False, log=False,
+        epochs=1, num_negatives=4, share_negatives=True, progress=False, log=False,
         validate=False))
     with pytest.raises(ValueError, match='one negative per triplet'):
         trainer.fit()
@@ -195,6 +200,7 @@ def test_a_setting_carries_shared_negatives(tmp_path):
     (['--model', 'als', '--share-negatives'], '--share-negatives'),
     (['--model', 'cml', '--share-negatives', '--num-workers', '1'],
      'share_negatives'),
+    (['--model', 'cml', '--share-negatives'], 'at least 2'),
 ])
 def test_shared_negative_mistakes_are_one_line(argv, needle, tmp_path,
                                                capsys):
@@ -218,14 +224,49 @@ def test_squared_distance_of_the_shared_items_by_hand():
     assert torch.allclose(got, hand, atol=1e-6)
 
 
-def test_a_given_k_drops_the_presets_sharing():
+def test_flags_that_take_the_sharing_away_draw_32_per_triplet():
     preset = dict(loss='ccl', num_negatives=4096, share_negatives=True)
-    assert with_flags(preset, {'num_negatives': 32}) == dict(
-        loss='ccl', num_negatives=32)
-    assert with_flags(preset, {'num_negatives': 32,
-                               'share_negatives': True}) == dict(
-        loss='ccl', num_negatives=32, share_negatives=True)
+    per_triplet = dict(loss='ccl', num_negatives=32)
+    assert with_flags(preset, {'num_negatives': 64}) == {
+        **per_triplet, 'num_negatives': 64}
+    assert with_flags(preset, {'loss': 'hardest'}) == {
+        **per_triplet, 'loss': 'hardest'}
+    assert with_flags(preset, {'share_negatives': False}) == {
+        **per_triplet, 'share_negatives': False}
+    # Kept: the preset's own loss, or sharing given.
     assert with_flags(preset, {'loss': 'ccl'}) == preset
+    assert with_flags(preset, {'loss': 'hardest', 'share_negatives': True}
+                      ) == {**preset, 'loss': 'hardest'}
+    assert with_flags(preset, {'num_negatives': 64, 'share_negatives': True}
+                      ) == {**preset, 'num_negatives': 64}
+
+
+def test_one_shared_negative_is_refused():
+    trainer = Trainer(CML(30, 25), random_graph(), TrainConfig(
+        epochs=1, share_negatives=True, progress=False, log=False,
+        validate=False))
+    with pytest.raises(ValueError, match='at least 2'):
+        trainer.fit()
+
+
+def test_a_resume_refuses_other_negatives(tmp_path):
+    data = load_dataset('synthetic')[0]
+
+    def fit(epochs, **negatives):
+        torch.manual_seed(0)
+        return Trainer(CML(data['user'].num_nodes, data['item'].num_nodes,
+                           loss='ccl'), data, TrainConfig(
+            epochs=epochs, progress=False, log=False, validate=False,
+            checkpoint=str(tmp_path / 'checkpoint.pt'), batch_size=64,
+            **negatives)).fit(resume=True)
+
+    fit(1, num_negatives=8, share_negatives=True)
+    for other, key in ((dict(num_negatives=4, share_negatives=True),
+                        'num_negatives'),
+                       (dict(num_negatives=8), 'share_negatives')):
+        with pytest.raises(ValueError, match=f'written with {key}'):
+            fit(2, **other)
+    assert fit(2, num_negatives=8, share_negatives=True)['epochs']
 
 
 def test_the_yelp_preset_shares_the_negatives_of_cml_and_hlr():

@@ -285,20 +285,34 @@ def default_hyperparameters(dataset: str, model: str,
     return settings
 
 
+PER_TRIPLET_NEGATIVES = 32
+r"""The :math:`K` negatives per triplet that a preset which shares its
+negatives falls back to when a flag takes the sharing away
+(:func:`with_flags`): the :math:`K` of the searches before sharing."""
+
+
 def with_flags(settings: Dict, given: Dict) -> Dict:
     r"""A preset's :obj:`settings` (:func:`default_hyperparameters`) with
     the ones :obj:`given` on the command line over them. A ``loss`` given
     that reads no ``negative_weight`` (one outside
     :obj:`~hlr_graph.nn.objectives.WEIGHTED`) drops the preset's weight,
     which the metric models refuse with such a loss; the preset's
-    ``margin`` stays unless given too. A ``num_negatives`` given without
-    ``share_negatives`` drops the preset's sharing: the negatives are then
-    drawn per triplet unless sharing is given as well."""
+    ``margin`` stays unless given too. A preset's shared negatives go with
+    its loss: a ``loss`` other than the preset's, a ``num_negatives``, or
+    ``share_negatives`` :obj:`False` given (and sharing not given
+    :obj:`True`) draws the negatives per triplet,
+    :obj:`PER_TRIPLET_NEGATIVES` of them unless ``num_negatives`` is
+    given, so that the commands of the searches before sharing repeat."""
     settings = dict(settings)
     if given.get('loss') not in (None, *WEIGHTED):
         settings.pop('negative_weight', None)
-    if 'num_negatives' in given and 'share_negatives' not in given:
-        settings.pop('share_negatives', None)
+    if settings.get('share_negatives') and not given.get(
+            'share_negatives') and (
+                'num_negatives' in given or 'share_negatives' in given
+                or given.get('loss', settings.get('loss')) !=
+                settings.get('loss')):
+        settings.pop('share_negatives')
+        settings['num_negatives'] = PER_TRIPLET_NEGATIVES
     return {**settings, **given}
 
 

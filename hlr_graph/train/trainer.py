@@ -510,6 +510,10 @@ class Trainer:
         if cfg.num_negatives < 1:
             raise ValueError(f'num_negatives must be at least 1, got '
                              f'{cfg.num_negatives}')
+        if cfg.share_negatives and cfg.num_negatives < 2:
+            raise ValueError('share_negatives needs num_negatives of at '
+                             'least 2: one negative shared by the whole '
+                             'batch is not what sharing is for')
         if (cfg.num_negatives > 1 or cfg.share_negatives) and \
                 not model.multiple_negatives:
             raise ValueError(f'{type(model).__name__} trains on one negative '
@@ -551,8 +555,11 @@ class Trainer:
             for path in (cfg.checkpoint, cfg.best_weights):
                 if self.main:
                     _remove_partial_saves(path)
-            _check_settings(cfg.checkpoint, {'optimizer': 'adam',
-                                             **state['settings']}, settings)
+            # Checkpoints written before a setting was recorded ran with
+            # its default (K: not recorded, taken as this run's).
+            _check_settings(cfg.checkpoint, {
+                'optimizer': 'adam', 'num_negatives': cfg.num_negatives,
+                'share_negatives': False, **state['settings']}, settings)
             done, records = state['epoch'], state['records']
             if done > cfg.epochs:
                 raise ValueError(
@@ -681,8 +688,8 @@ class Trainer:
             'eval_users', 'num_workers')})
         if cfg.num_neighbors is not None:
             settings['num_neighbors'] = list(cfg.num_neighbors)
-        if cfg.share_negatives:
-            settings['share_negatives'] = True
+        settings['num_negatives'] = cfg.num_negatives
+        settings['share_negatives'] = cfg.share_negatives
         for split in ('train', 'val'):
             count, checksum = edge_checksum(self.data, split)
             settings[f'{split} interactions'] = count
