@@ -260,6 +260,11 @@ def test_every_loss_trains_hlr_with_k_negatives(loss):
     (['--model', 'cml', '--negative-weight', '2'], "loss='hinge'"),
     (['--model', 'bpr', '--loss', 'warp'], '--loss'),
     (['--model', 'cml', '--num-negatives', '0'], '--num-negatives'),
+    (['--model', 'bpr', '--share-negatives'], '--share-negatives'),
+    (['--model', 'als', '--share-negatives'], '--share-negatives'),
+    (['--model', 'cml', '--share-negatives', '--num-workers', '1'],
+     'share_negatives'),
+    (['--model', 'cml', '--share-negatives'], 'at least 2'),
 ])
 def test_objective_mistakes_are_one_line(argv, needle, tmp_path, capsys):
     cli.main(['stats', '--dataset', 'synthetic'])  # Cached: no Processing.

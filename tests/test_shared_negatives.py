@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-from test_cli import one_error
 from test_objectives import MODELS
 from test_sampler import neighbours, random_graph
 from torch_geometric.sampler import EdgeSamplerInput
@@ -163,8 +162,8 @@ def test_subgraph_layouts_refuse_shared_negatives():
 def test_a_one_negative_model_refuses_them():
     data = random_graph()
     trainer = Trainer(BPRMF(30, 25), data, TrainConfig(
-        epochs=1, num_negatives=4, share_negatives=True, progress=False, log=False,
-        validate=False))
+        epochs=1, num_negatives=4, share_negatives=True, progress=False,
+        log=False, validate=False))
     with pytest.raises(ValueError, match='one negative per triplet'):
         trainer.fit()
 
@@ -193,23 +192,6 @@ def test_a_setting_carries_shared_negatives(tmp_path):
         train=TrainConfig(epochs=1, progress=False, log=False)))
     train = json.loads((out / 'run.json').read_text())['train']
     assert (train['num_negatives'], train['share_negatives']) == (16, True)
-
-
-@pytest.mark.parametrize('argv,needle', [
-    (['--model', 'bpr', '--share-negatives'], '--share-negatives'),
-    (['--model', 'als', '--share-negatives'], '--share-negatives'),
-    (['--model', 'cml', '--share-negatives', '--num-workers', '1'],
-     'share_negatives'),
-    (['--model', 'cml', '--share-negatives'], 'at least 2'),
-])
-def test_shared_negative_mistakes_are_one_line(argv, needle, tmp_path,
-                                               capsys):
-    cli.main(['stats', '--dataset', 'synthetic'])  # Cached: no Processing.
-    capsys.readouterr()
-    code = cli.main(['train', '--dataset', 'synthetic', '--epochs', '1',
-                     '--output-dir', str(tmp_path / 'run'), *argv])
-    one_error(capsys, code, needle)
-    assert not (tmp_path / 'run').exists()
 
 
 def test_squared_distance_of_the_shared_items_by_hand():
