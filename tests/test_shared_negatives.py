@@ -251,8 +251,8 @@ def test_a_resume_refuses_other_negatives(tmp_path):
     assert fit(2, num_negatives=8, share_negatives=True)['epochs']
 
 
-def test_the_yelp_preset_shares_the_negatives_of_cml_and_hlr():
-    for model, k in (('cml', 4096), ('hlr', 1024)):
+def test_the_yelp_preset_shares_the_negatives_of_cml_and_hlrs():
+    for model, k in (('cml', 4096), ('hlr', 1024), ('hlrpp', 1024)):
         settings = default_hyperparameters('yelp', model, 'best')
         assert settings['share_negatives'] is True
         assert (settings['num_negatives'], settings['loss']) == (k, 'ccl')

@@ -139,7 +139,7 @@ BEST: Dict[str, Dict[str, Dict]] = {
     },
     'yelp': {  # Yelp2018's searches: ccl where it beat the hard negatives
         # CML had before (CML, HLR, AdaCML, HLR++); LRML and TransCF keep
-        # those. CML and HLR over negatives shared by the batch.
+        # those. CML, HLR and HLR++ over negatives shared by the batch.
         'als': dict(regularization=1.0, alpha=10.0),
         'bpr': _COMMON['bpr'],  # Its search kept LightGCN's published.
         'lightgcn': _LIGHTGCN,  # Over its published lr 1e-3.
@@ -150,7 +150,8 @@ BEST: Dict[str, Dict[str, Dict]] = {
         'adacml': {**DEFAULTS['yelp']['adacml'], **_CONTRASTIVE},
         'hlr': {**DEFAULTS['yelp']['hlr'], **_CONTRASTIVE,
                 'num_negatives': 1024, 'share_negatives': True},
-        'hlrpp': {**DEFAULTS['yelp']['hlrpp'], **_CONTRASTIVE},
+        'hlrpp': {**DEFAULTS['yelp']['hlrpp'], **_CONTRASTIVE,
+                  'num_negatives': 1024, 'share_negatives': True},
     },
     GENERIC: {  # ml-100k's, checked on Last.fm
         'als': _ALS,
