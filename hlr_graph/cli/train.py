@@ -201,8 +201,9 @@ def add_arguments(parser: ArgumentParser):
                        action=argparse.BooleanOptionalAction, default=None,
                        help='draw the --num-negatives K negatives once per '
                        'batch for all of its triplets (masked where one is '
-                       "the user's own item), so that K can be in the "
-                       "hundreds at the cost of one matrix product "
+                       "the user's own item): for cml and models with "
+                       '--copy one matrix product, so that K can be in the '
+                       'thousands '
                        "(default: the preset's; off in paper)")
     train.add_argument('--num-workers', type=integer(0), default=None,
                        help='sampling processes of the loaders (default: 0)')

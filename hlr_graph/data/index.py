@@ -8,19 +8,25 @@ from torch import Tensor
 from torch_geometric.utils import cumsum
 
 
+def expand_ranges(start: Tensor, count: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""Every position of every range ``start[i] : start[i] + count[i]``:
+    returns ``(owner, position)``, where ``owner`` is the range's index
+    ``i`` (ascending) and ``position`` runs over its range."""
+    owner = torch.repeat_interleave(
+        torch.arange(count.numel(), device=count.device), count)
+    first = cumsum(count)[:-1]
+    position = (torch.arange(owner.numel(), device=count.device) -
+                first[owner] + start[owner])
+    return owner, position
+
+
 def csr_gather(rowptr: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor]:
     r"""Every CSR position of every requested row: returns ``(owner,
     position)``, where ``owner`` indexes :obj:`rows` (ascending) and
     ``position`` runs over ``rowptr[r]:rowptr[r + 1]`` for each row ``r``.
     """
     start = rowptr[rows]
-    count = rowptr[rows + 1] - start
-    owner = torch.repeat_interleave(torch.arange(rows.numel(),
-                                                 device=rows.device), count)
-    first = cumsum(count)[:-1]
-    position = (torch.arange(owner.numel(), device=rows.device) -
-                first[owner] + start[owner])
-    return owner, position
+    return expand_ranges(start, rowptr[rows + 1] - start)
 
 
 def segment_search(values: Tensor, start: Tensor, end: Tensor,
@@ -117,11 +123,8 @@ class UserItemIndex:
         owner, position = csr_gather(self.rowptr, user)
         col = self.col[position]
         lo = torch.searchsorted(sorted_item, col)
-        count = torch.searchsorted(sorted_item, col, right=True) - lo
-        hit = torch.repeat_interleave(
-            torch.arange(col.numel(), device=col.device), count)
-        slot = (torch.arange(hit.numel(), device=col.device) -
-                cumsum(count)[hit] + lo[hit])
+        hit, slot = expand_ranges(
+            lo, torch.searchsorted(sorted_item, col, right=True) - lo)
         out = torch.zeros(user.numel(), item.numel(), dtype=torch.bool,
                           device=item.device)
         out[owner[hit], order[slot]] = True

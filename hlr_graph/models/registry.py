@@ -307,11 +307,11 @@ def with_flags(settings: Dict, given: Dict) -> Dict:
     settings = dict(settings)
     if given.get('loss') not in (None, *WEIGHTED):
         settings.pop('negative_weight', None)
-    if settings.get('share_negatives') and not given.get(
-            'share_negatives') and (
-                'num_negatives' in given or 'share_negatives' in given
-                or given.get('loss', settings.get('loss')) !=
-                settings.get('loss')):
+    loss = settings.get('loss')
+    unshared = ('num_negatives' in given or given.get('loss', loss) != loss
+                or given.get('share_negatives') is False)
+    if settings.get('share_negatives') and unshared and not given.get(
+            'share_negatives'):
         settings.pop('share_negatives')
         settings['num_negatives'] = PER_TRIPLET_NEGATIVES
     return {**settings, **given}

@@ -100,8 +100,9 @@ class TrainConfig:
         share_negatives (bool): Draw the :math:`K` negatives once per batch
             for all of its triplets
             (:class:`~hlr_graph.data.batch.SharedTripletBatch`) instead of
-            :math:`K` for each: the metric models then compute them as one
-            matrix product, so :math:`K` can be in the hundreds.
+            :math:`K` for each: CML and models with ``copy`` then compute
+            them as one matrix product, so :math:`K` can be in the
+            thousands (AdaCML and TransCF still compute every pair).
             (default: :obj:`False`)
         progress (bool): Show a progress bar of the batches.
         checkpoint (str, optional): Where the training state goes at the end
