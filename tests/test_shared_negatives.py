@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from test_objectives import MODELS
+from test_objectives import MODELS, TRANSCF_EDGES
 from test_sampler import neighbours, random_graph
 from torch_geometric.sampler import EdgeSamplerInput
 
@@ -21,6 +21,7 @@ from hlr_graph.models import (
     CML,
     HLR,
     HLRPlusPlus,
+    TransCF,
     default_hyperparameters,
 )
 from hlr_graph.models.registry import with_flags
@@ -109,6 +110,50 @@ def test_shared_paths_equal_the_per_triplet_path(make):
                               model.loss(per_triplet(batch)), atol=1e-4)
 
 
+def row_by_row(pos, neg, valid, margin, loss, num_items, weight=1.0):
+    # Each triplet's loss over the K_b negatives that count, as if it had
+    # drawn only them (a row with none keeps ccl's d+ alone).
+    total = 0
+    for b in range(pos.numel()):
+        if valid[b].any():
+            total = total + metric_loss(pos[b:b + 1], neg[b, valid[b]][None],
+                                        margin, loss, num_items, weight)
+        elif loss == 'ccl':
+            total = total + pos[b]
+    return total
+
+
+@pytest.mark.parametrize('loss', ['hinge', 'hardest', 'warp', 'ccl'])
+def test_masked_pairs_leave_the_means_over_the_others(loss):
+    # ccl's mean and warp's rank estimate divide by the K_b pairs that
+    # count, not by K: a masked pair is no sample of a negative.
+    gen = torch.Generator().manual_seed(4)
+    pos, neg = torch.rand(5, generator=gen), torch.rand(5, 8, generator=gen)
+    valid = torch.rand(5, 8, generator=gen) > .5
+    valid[2], valid[3] = False, True
+    masked = neg.masked_fill(~valid, math.inf)
+    got = metric_loss(pos, masked, 0.5, loss, 100, 3.0, valid.sum(dim=1))
+    expected = row_by_row(pos, neg, valid, 0.5, loss, 100, 3.0)
+    assert torch.allclose(got, expected, atol=1e-6)
+    if loss in ('ccl', 'warp'):  # Dividing by K instead differs.
+        assert not torch.allclose(metric_loss(pos, masked, 0.5, loss, 100,
+                                              3.0), expected, atol=1e-3)
+
+
+def test_transcf_regularises_the_shared_negatives_that_count():
+    torch.manual_seed(3)
+    model = TransCF(3, 9, TRANSCF_EDGES, embedding_dim=8, alpha_nbr=0.5,
+                    loss='ccl')
+    valid = torch.rand(4, 6, generator=torch.Generator().manual_seed(1)) > .3
+    valid[0] = True
+    batch = shared_triplets(valid)
+    no_history = torch.zeros(2, 0, dtype=torch.long)
+    expected = sum(model.loss(TripletBatch(
+        batch.user[b:b + 1], batch.pos[b:b + 1], batch.neg[b, valid[b]][None],
+        no_history)) for b in range(4))
+    assert torch.allclose(model.loss(batch), expected, atol=1e-5)
+
+
 @pytest.mark.parametrize('loss', ['hinge', 'hardest', 'warp', 'ccl'])
 @pytest.mark.parametrize('make', [
     lambda loss: CML(3, 9, embedding_dim=8, loss=loss),
@@ -123,8 +168,7 @@ def test_masked_pairs_count_for_nothing(make, loss):
     pos = model(batch.user, batch.pos, batch.history)
     neg = torch.stack([model(batch.user, batch.neg[:, k], batch.history)
                        for k in range(6)], dim=1)
-    masked = neg.masked_fill(~valid, math.inf)
-    expected = metric_loss(pos, masked, model.margin, loss, 9)
+    expected = row_by_row(pos, neg, valid, model.margin, loss, 9)
     assert torch.allclose(model.loss(batch), expected, atol=1e-5)
     # Every pair masked: no negative term, no NaN, no gradient from them.
     model.zero_grad()

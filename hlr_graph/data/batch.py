@@ -1,7 +1,8 @@
 r"""Training triplets with user histories as plain index tensors: what a
 model's loss takes, however the triplets were sampled."""
+import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -88,13 +89,22 @@ class TripletBatch:
         with one column when it holds one per triplet)."""
         return self.neg.view(self.user.numel(), -1)
 
-    def mask_negatives(self, distance: Tensor) -> Tensor:
+    def mask_negatives(self, distance: Tensor,
+                       value: float = math.inf) -> Tensor:
         r"""``[B, K]`` negative distances of :meth:`negatives` with the
-        pairs that must not count as negatives set to :math:`+\infty`, so
-        that every loss of :func:`~hlr_graph.nn.metric_loss` ignores them
-        and sends them no gradient: none here (a triplet's own negatives
+        pairs that must not count as negatives set to :obj:`value`
+        (:math:`+\infty`, so that every loss of
+        :func:`~hlr_graph.nn.metric_loss` ignores them and sends them no
+        gradient; ``0.0`` for a sum): none here (a triplet's own negatives
         avoid its user's items); see :class:`SharedTripletBatch`."""
         return distance
+
+    def negative_counts(self) -> Optional[Tensor]:
+        r"""``[B]`` how many of each triplet's :math:`K` negatives count
+        (:meth:`mask_negatives`), for the means over them
+        (:func:`~hlr_graph.nn.metric_loss`'s ``counts``): :obj:`None` here,
+        all :math:`K`."""
+        return None
 
     def to(self, device) -> 'TripletBatch':
         return TripletBatch(self.user.to(device), self.pos.to(device),
@@ -140,10 +150,15 @@ class SharedTripletBatch(TripletBatch):
             user, pos, shared.expand_as(self.neg),
             torch.stack([history, self.history[1]]), self.valid)
 
-    def mask_negatives(self, distance: Tensor) -> Tensor:
-        r"""``[B, K]`` :obj:`distance` with :math:`+\infty` where
+    def mask_negatives(self, distance: Tensor,
+                       value: float = math.inf) -> Tensor:
+        r"""``[B, K]`` :obj:`distance` with :obj:`value` where
         :attr:`valid` is :obj:`False`."""
-        return distance.masked_fill(~self.valid, torch.inf)
+        return distance.masked_fill(~self.valid, value)
+
+    def negative_counts(self) -> Tensor:
+        r"""``[B]`` the number of :attr:`valid` pairs of each triplet."""
+        return self.valid.sum(dim=1)
 
     def to(self, device) -> 'SharedTripletBatch':
         return SharedTripletBatch(

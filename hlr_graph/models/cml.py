@@ -275,7 +275,8 @@ class CML(Recommender):
             neg = batch.mask_negatives(
                 self.negative_distances(users, items, batch, to_pos))
         return metric_loss(pos, neg, self.margin, self.objective,
-                           self.num_items, self.negative_weight)
+                           self.num_items, self.negative_weight,
+                           batch.negative_counts())
 
     def closest_negative_distances(self, users: Tensor, items: Tensor,
                                    batch: TripletBatch, to_pos: Tensor

@@ -24,7 +24,8 @@ without autograd and only the closest with it
 
 def metric_loss(pos: Tensor, neg: Tensor, margin: float, loss: str = 'hinge',
                 num_items: Optional[int] = None,
-                negative_weight: float = 1.0) -> Tensor:
+                negative_weight: float = 1.0,
+                counts: Optional[Tensor] = None) -> Tensor:
     r"""The loss of ``[B]`` positive distances :math:`d^+ = d(u, v)` against
     ``[B, K]`` negative distances :math:`d^-_k = d(u, v^-_k)` of the same
     queries, summed over the batch.
@@ -46,6 +47,13 @@ def metric_loss(pos: Tensor, neg: Tensor, margin: float, loss: str = 'hinge',
       push every negative out to distance :math:`m` (the negative margin)
       with weight :math:`w` = :obj:`negative_weight`.
 
+    A negative distance of :math:`+\infty` is a pair that does not count
+    (:meth:`~hlr_graph.data.batch.TripletBatch.mask_negatives`): every loss
+    gives it no value and no gradient, and with :obj:`counts`, the number
+    :math:`K_b \leq K` of each row's negatives that count, ``'ccl'``'s mean
+    and ``'warp'``'s rank estimate take :math:`K_b` for :math:`K`, so a
+    row's loss is the one its :math:`K_b` negatives alone would give.
+
     Args:
         pos (torch.Tensor): ``[B]`` positive distances.
         neg (torch.Tensor): ``[B, K]`` negative distances (``[B]``: one).
@@ -54,6 +62,10 @@ def metric_loss(pos: Tensor, neg: Tensor, margin: float, loss: str = 'hinge',
         num_items (int, optional): :math:`J`, for ``'warp'``.
         negative_weight (float): :math:`w`, for ``'ccl'``.
             (default: ``1.0``)
+        counts (torch.Tensor, optional): ``[B]`` :math:`K_b`, for ``'ccl'``
+            and ``'warp'``
+            (:meth:`~hlr_graph.data.batch.TripletBatch.negative_counts`).
+            (default: :obj:`None`, every row's :math:`K`)
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got '{loss}'")
@@ -66,8 +78,11 @@ def metric_loss(pos: Tensor, neg: Tensor, margin: float, loss: str = 'hinge',
     if loss == 'hinge':
         return torch.relu(pos - neg + margin).view(-1).sum()
     if loss == 'ccl':
-        return pos.sum() + negative_weight / neg.size(1) * torch.relu(
-            margin - neg).sum()
+        if counts is None:
+            return pos.sum() + negative_weight / neg.size(1) * torch.relu(
+                margin - neg).sum()
+        return pos.sum() + negative_weight * (torch.relu(margin - neg).sum(
+            dim=1) / counts.clamp(min=1)).sum()
     hardest = torch.relu(pos - neg.min(dim=1, keepdim=True).values + margin)
     if loss == 'hardest':
         return hardest.sum()
@@ -75,7 +90,9 @@ def metric_loss(pos: Tensor, neg: Tensor, margin: float, loss: str = 'hinge',
         raise ValueError("loss 'warp' needs num_items")
     with torch.no_grad():
         violations = (pos - neg + margin > 0).sum(dim=1, keepdim=True)
-        rank = violations.to(pos.dtype) * (num_items / neg.size(1))
+        rank = violations.to(pos.dtype) * (
+            num_items / neg.size(1) if counts is None else
+            num_items / counts.clamp(min=1).to(pos.dtype).unsqueeze(1))
         weight = torch.log1p(rank)
     return (weight * hardest).sum()
 
