@@ -140,10 +140,24 @@ def test_masked_pairs_leave_the_means_over_the_others(loss):
                                               3.0), expected, atol=1e-3)
 
 
-def test_transcf_regularises_the_shared_negatives_that_count():
+def gradients(model, value):
+    model.zero_grad()
+    value.backward()
+    return [torch.zeros_like(p) if p.grad is None else p.grad.clone()
+            for p in model.parameters()]
+
+
+def assert_same_loss_and_gradient(model, got, expected):
+    assert torch.allclose(got, expected, atol=1e-5)
+    for a, b in zip(gradients(model, got), gradients(model, expected)):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize('loss', ['hinge', 'hardest', 'warp', 'ccl'])
+def test_transcf_regularises_the_shared_negatives_that_count(loss):
     torch.manual_seed(3)
     model = TransCF(3, 9, TRANSCF_EDGES, embedding_dim=8, alpha_nbr=0.5,
-                    loss='ccl')
+                    loss=loss)
     valid = torch.rand(4, 6, generator=torch.Generator().manual_seed(1)) > .3
     valid[0] = True
     batch = shared_triplets(valid)
@@ -151,7 +165,7 @@ def test_transcf_regularises_the_shared_negatives_that_count():
     expected = sum(model.loss(TripletBatch(
         batch.user[b:b + 1], batch.pos[b:b + 1], batch.neg[b, valid[b]][None],
         no_history)) for b in range(4))
-    assert torch.allclose(model.loss(batch), expected, atol=1e-5)
+    assert_same_loss_and_gradient(model, model.loss(batch), expected)
 
 
 @pytest.mark.parametrize('loss', ['hinge', 'hardest', 'warp', 'ccl'])
@@ -169,7 +183,7 @@ def test_masked_pairs_count_for_nothing(make, loss):
     neg = torch.stack([model(batch.user, batch.neg[:, k], batch.history)
                        for k in range(6)], dim=1)
     expected = row_by_row(pos, neg, valid, model.margin, loss, 9)
-    assert torch.allclose(model.loss(batch), expected, atol=1e-5)
+    assert_same_loss_and_gradient(model, model.loss(batch), expected)
     # Every pair masked: no negative term, no NaN, no gradient from them.
     model.zero_grad()
     value = model.loss(shared_triplets(torch.zeros(4, 6, dtype=torch.bool)))
