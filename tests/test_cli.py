@@ -286,7 +286,11 @@ def test_recommend_mistakes_are_one_line(run_dir, tmp_path, capsys):
     one_error(capsys, cli.main(['recommend', '--run-dir', str(stopped)]),
               'has not finished', '--resume')
     one_error(capsys, cli.main(['evaluate', str(stopped)]),
-              'has not finished')
+              'has not finished', 'no results.json and no model.pt')
+    # A finished run whose weights were removed: the line names them.
+    shutil.copy(run_dir / 'results.json', stopped)
+    one_error(capsys, cli.main(['evaluate', str(stopped)]),
+              'has not finished (no model.pt)')
 
 
 def test_recommend_finds_the_data_of_the_run_without_root(

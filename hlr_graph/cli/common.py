@@ -171,12 +171,13 @@ def check_run(run_dir: str, flag: str = 'RUN_DIR', finished: bool = True):
         read_run(run_dir)
     except FileNotFoundError as e:
         raise UsageError(f'{flag} {e}') from None
-    if finished and not (osp.isfile(osp.join(run_dir, RESULTS_FILE)) and
-                         osp.isfile(osp.join(run_dir, WEIGHTS_FILE))):
+    missing = [name for name in (RESULTS_FILE, WEIGHTS_FILE)
+               if not osp.isfile(osp.join(run_dir, name))] if finished else []
+    if missing:
         raise UsageError(
             f'{flag} {run_dir}: the run has not finished (no '
-            f'{RESULTS_FILE}): continue it with hlr-graph train --resume '
-            f'--output-dir {run_dir}')
+            f'{" and no ".join(missing)}): continue it with hlr-graph train '
+            f'--resume --output-dir {run_dir}')
 
 
 def location(args: argparse.Namespace, record: dict) -> dict:
