@@ -1,5 +1,5 @@
 r"""The README's snippet of the layers runs as pasted (the snippets that
-train on real data are run by hand in each newcomer trial)."""
+train on real data are not run here)."""
 import os
 import re
 

@@ -1,6 +1,5 @@
 r"""Training triplets with user histories as plain index tensors: what a
 model's loss takes, however the triplets were sampled."""
-import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -89,13 +88,11 @@ class TripletBatch:
         with one column when it holds one per triplet)."""
         return self.neg.view(self.user.numel(), -1)
 
-    def mask_negatives(self, distance: Tensor,
-                       value: float = math.inf) -> Tensor:
+    def mask_negatives(self, distance: Tensor) -> Tensor:
         r"""``[B, K]`` negative distances of :meth:`negatives` with the
-        pairs that must not count as negatives set to :obj:`value`
-        (:math:`+\infty`, so that every loss of
-        :func:`~hlr_graph.nn.metric_loss` ignores them and sends them no
-        gradient; ``0.0`` for a sum): none here (a triplet's own negatives
+        pairs that must not count as negatives set to :math:`+\infty`, so
+        that every loss of :func:`~hlr_graph.nn.metric_loss` ignores them
+        and sends them no gradient: none here (a triplet's own negatives
         avoid its user's items); see :class:`SharedTripletBatch`."""
         return distance
 
@@ -105,6 +102,12 @@ class TripletBatch:
         (:func:`~hlr_graph.nn.metric_loss`'s ``counts``): :obj:`None` here,
         all :math:`K`."""
         return None
+
+    def negative_mean(self, values: Tensor) -> Tensor:
+        r"""``[B]`` the mean of ``[B, K]`` :obj:`values` of every
+        triplet's negatives over those that count (:meth:`mask_negatives`):
+        all :math:`K` here."""
+        return values.mean(dim=1)
 
     def to(self, device) -> 'TripletBatch':
         return TripletBatch(self.user.to(device), self.pos.to(device),
@@ -150,15 +153,20 @@ class SharedTripletBatch(TripletBatch):
             user, pos, shared.expand_as(self.neg),
             torch.stack([history, self.history[1]]), self.valid)
 
-    def mask_negatives(self, distance: Tensor,
-                       value: float = math.inf) -> Tensor:
-        r"""``[B, K]`` :obj:`distance` with :obj:`value` where
+    def mask_negatives(self, distance: Tensor) -> Tensor:
+        r"""``[B, K]`` :obj:`distance` with :math:`+\infty` where
         :attr:`valid` is :obj:`False`."""
-        return distance.masked_fill(~self.valid, value)
+        return distance.masked_fill(~self.valid, torch.inf)
 
     def negative_counts(self) -> Tensor:
         r"""``[B]`` the number of :attr:`valid` pairs of each triplet."""
         return self.valid.sum(dim=1)
+
+    def negative_mean(self, values: Tensor) -> Tensor:
+        r"""``[B]`` the mean of each row of :obj:`values` over its
+        :attr:`valid` pairs (``0`` for a row with none)."""
+        return values.masked_fill(~self.valid, 0.0).sum(
+            dim=1) / self.negative_counts().clamp(min=1)
 
     def to(self, device) -> 'SharedTripletBatch':
         return SharedTripletBatch(

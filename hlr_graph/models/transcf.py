@@ -43,7 +43,7 @@ class TransCF(CML):
     \mathrm{nbr}_{v^-_k}\|^2`, so that its weight does not grow with
     :math:`K` (over the :math:`K_b` negatives that count, with negatives
     shared by the batch:
-    :meth:`~hlr_graph.data.batch.TripletBatch.negative_counts`); with one
+    :meth:`~hlr_graph.data.batch.TripletBatch.negative_mean`); with one
     negative and ``'hinge'`` the loss is the one above, computed as
     before.
 
@@ -133,16 +133,12 @@ class TransCF(CML):
                 size, num, -1)
             d_neg = squared_distance(
                 p.unsqueeze(1) + nbr_user.unsqueeze(1) * nbr_neg, neg)
-            counts = batch.negative_counts()
             ranking = metric_loss(d_pos, batch.mask_negatives(d_neg),
                                   self.margin, self.objective,
                                   self.num_items, self.negative_weight,
-                                  counts)
-            own = squared_distance(neg, nbr_neg)  # [B, K]
-            regulariser = regulariser + (own.mean(dim=1) if counts is None
-                                         else batch.mask_negatives(
-                                             own, 0.0).sum(dim=1) /
-                                         counts.clamp(min=1))
+                                  batch.negative_counts())
+            regulariser = regulariser + batch.negative_mean(
+                squared_distance(neg, nbr_neg))
         return (ranking + self.alpha_nbr * regulariser.sum() +
                 self.alpha_dist * d_pos.sum())
 
