@@ -16,6 +16,7 @@ from hlr_graph import cli
 from hlr_graph.cli.recommend import reasons, relation_types
 from hlr_graph.data import SyntheticMultiInterest, known_edges, split_edges
 from hlr_graph.models import Explanation
+from hlr_graph.train import experiment
 
 # The finished run every reading test shares: CML on the synthetic data set
 # split with seed 7 (not the default 2021), validation metrics every epoch.
@@ -420,6 +421,63 @@ def test_resume_refuses_a_flag_the_model_does_not_take(tmp_path, capsys):
         one_error(capsys, cli.main(['train', '--resume', '--output-dir', out,
                                     *flag]),
                   flag[0], "model 'popular' has no such setting")
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    r"""Loading a data set fails the test: what it guards is refused
+    before any data loads."""
+    def load(*args, **kwargs):
+        raise AssertionError('the data set was loaded')
+    monkeypatch.setattr(experiment, 'load_dataset', load)
+
+
+@pytest.mark.parametrize('flags,needles', [
+    # The flags or the preset, each named as such:
+    (['--share-negatives'], ['--share-negatives needs --num-negatives of '
+                             'at least 2, not --num-negatives 1 (the '
+                             'default)']),
+    (['--dataset', 'yelp', '--preset', 'best', '--num-negatives', '1',
+      '--share-negatives'], ['not --num-negatives 1:']),
+    (['--num-negatives', '8', '--num-workers', '2'],
+     ['--num-workers 2: --num-negatives 8 draws its negatives on the '
+      "model's device", 'leave --num-workers out, or give --num-negatives 1']),
+    (['--dataset', 'yelp', '--preset', 'best', '--num-workers', '2'],
+     # As README quotes it:
+     ["--num-workers 2: --num-negatives 4096 (--preset best's) shared by "
+      "the batch draws its negatives on the model's device, not in loader "
+      'processes: leave --num-workers out, or give --num-negatives 1']),
+    (['--negative-weight', '4'], ['--negative-weight 4.0 weighs the '
+                                  'negatives of --loss ccl only, not --loss '
+                                  'hinge (the default)']),
+    (['--dataset', 'yelp', '--preset', 'best', '--loss', 'hinge',
+      '--negative-weight', '4'], ['not --loss hinge']),
+])
+def test_settings_that_do_not_go_together_name_their_flags(
+        tmp_path, capsys, no_data, flags, needles):
+    out = tmp_path / 'run'
+    one_error(capsys, cli.main(['train', '--model', 'cml', *flags,
+                                '--output-dir', str(out)]), *needles)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize('flags,note', [
+    (['--num-negatives', '1024'], '--num-negatives 1024: 1,024 negatives '
+     'drawn per triplet, where --preset best shares 4,096 by the batch '
+     '(give --share-negatives to share them)'),
+    (['--loss', 'hardest'], '--loss hardest: 32 negatives drawn per '
+     'triplet, where --preset best shares 4,096 by the batch (give '
+     '--share-negatives to share them)'),
+    (['--no-share-negatives'], None),
+    (['--num-negatives', '1024', '--share-negatives'], None),
+])
+def test_a_flag_that_gives_up_the_presets_sharing_is_noted(
+        tmp_path, capsys, no_data, flags, note):
+    with pytest.raises(AssertionError, match='the data set was loaded'):
+        cli.main(['train', '--dataset', 'yelp', '--model', 'cml', '--preset',
+                  'best', *flags, '--output-dir', str(tmp_path / 'run')])
+    notes = capsys.readouterr().err.splitlines()
+    assert notes == ([f'note: {note}'] if note else [])
 
 
 # What people see #############################################################

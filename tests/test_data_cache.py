@@ -7,6 +7,7 @@ import torch
 from hlr_graph.data import load_dataset
 from hlr_graph.data.__main__ import main as data_main
 from hlr_graph.data.graph import split_edges
+from hlr_graph.data.registry import loaded_name
 
 # 3 users, 5 items.
 RATINGS = 'user,item,rating\na,x,5\na,y,5\nb,z,2\nb,v,5\nc,w,5\nc,x,1\n'
@@ -135,6 +136,18 @@ def test_options_of_a_named_data_set_round_trip(data_root, tmp_path):
                            cache_dir=str(tmp_path))
     assert rebuilt.stats['preprocessing']['below_threshold_dropped'] == 0
     assert graph_key(rebuilt) == graph_key(ds)
+
+
+def test_the_name_a_data_set_loads_as_is_known_before_it_loads(tmp_path):
+    # What chooses a preset's family on the command line before any data
+    # loads, and in the run once they have.
+    path = tmp_path / 'yelp'  # A file named like a data set keeps its name.
+    path.write_text(RATINGS)
+    for name in ('synthetic', str(path)):
+        ds = load_dataset(name, threshold=0, k_core=0,
+                          cache_dir=str(tmp_path / 'cache'))
+        assert loaded_name(name) == ds.name
+    assert loaded_name(str(path)) == 'yelp'
 
 
 def test_options_of_the_defaults_round_trip(tmp_path):

@@ -257,13 +257,14 @@ def test_every_loss_trains_hlr_with_k_negatives(loss):
     (['--model', 'als', '--lr', '0.1'], '--lr'),
     (['--model', 'popular', '--batch-size', '5'], 'closed form'),
     (['--model', 'popular', '--optimizer', 'sparse_adam'], '--optimizer'),
-    (['--model', 'cml', '--negative-weight', '2'], "loss='hinge'"),
+    (['--model', 'cml', '--negative-weight', '2'],
+     '--negative-weight 2.0 weighs the negatives of --loss ccl only'),
     (['--model', 'bpr', '--loss', 'warp'], '--loss'),
     (['--model', 'cml', '--num-negatives', '0'], '--num-negatives'),
     (['--model', 'bpr', '--share-negatives'], '--share-negatives'),
     (['--model', 'als', '--share-negatives'], '--share-negatives'),
-    (['--model', 'cml', '--share-negatives', '--num-workers', '1'],
-     'share_negatives'),
+    (['--model', 'cml', '--num-negatives', '4', '--share-negatives',
+      '--num-workers', '1'], '--num-negatives 4 shared by the batch'),
     (['--model', 'cml', '--share-negatives'], 'at least 2'),
 ])
 def test_objective_mistakes_are_one_line(argv, needle, tmp_path, capsys):

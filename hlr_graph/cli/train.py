@@ -28,6 +28,7 @@ from hlr_graph.cli.common import (
     device,
     format_metrics,
     list_files,
+    note,
     note_cutoffs,
     run_dataset_options,
     run_title,
@@ -47,13 +48,16 @@ from hlr_graph.data.cli import (
     number,
     refuse_changes,
 )
+from hlr_graph.data.registry import loaded_name
 from hlr_graph.models import MODELS, Recommender
 from hlr_graph.models.registry import (
     PRESETS,
+    default_hyperparameters,
+    setting_defaults,
     setting_names,
     trained_by_gradient,
 )
-from hlr_graph.nn.objectives import LOSSES
+from hlr_graph.nn.objectives import LOSSES, WEIGHTED
 from hlr_graph.train.experiment import (
     CHECKPOINT_FILE,
     RESULTS_FILE,
@@ -366,6 +370,68 @@ def check_optimizer(model: str, optimizer: str, parser: ArgumentParser):
                          f'{reason} (use adam)')
 
 
+def check_settings(exp: Experiment, parser: ArgumentParser,
+                   notes: bool = True):
+    r"""Raises :class:`UsageError`, naming the flags, when the settings
+    the run will take (the flags given over the preset's,
+    :meth:`~hlr_graph.train.Experiment.settings`) do not go together,
+    before any data loads: negatives shared by the batch with fewer than
+    two of them, several negatives or shared ones with loader worker
+    processes (they are drawn on the model's device), a negative weight
+    with a loss that reads none. With :obj:`notes`, notes a preset's
+    negatives shared by the batch that a flag given draws per triplet
+    instead (:func:`~hlr_graph.models.registry.with_flags`)."""
+    names = setting_names(exp.model)
+    if 'num_negatives' not in names:
+        return
+    settings, given = exp.settings(), exp.hyperparameters
+    preset = default_hyperparameters(loaded_name(exp.dataset), exp.model,
+                                     exp.preset)
+
+    def value(dest: str):
+        return settings.get(dest, setting_defaults(exp.model).get(dest))
+
+    def shown(dest: str) -> str:
+        flag, setting = parser.flag(dest), value(dest)
+        text = (f'{flag} {setting}' if not isinstance(setting, bool)
+                else flag if setting else f'--no-{flag[2:]}')
+        return text if dest in given else (
+            f"{text} (--preset {exp.preset}'s)" if dest in settings
+            else f'{text} (the default)')
+
+    k, shared = value('num_negatives'), value('share_negatives')
+    if shared and k < 2:
+        raise UsageError(f"{shown('share_negatives')} needs "
+                         f"{parser.flag('num_negatives')} of at least 2, "
+                         f"not {shown('num_negatives')}: one negative shared "
+                         'by the whole batch is not what sharing is for')
+    workers = exp.train.num_workers
+    if workers and (k > 1 or shared):
+        also = (f" and leave {parser.flag('share_negatives')} out"
+                if given.get('share_negatives') else '')
+        raise UsageError(
+            f"{parser.flag('num_workers')} {workers}: "
+            f"{shown('num_negatives')}"
+            + (' shared by the batch' if shared else '')
+            + " draws its negatives on the model's device, not in loader "
+            f"processes: leave {parser.flag('num_workers')} out, or give "
+            f"{parser.flag('num_negatives')} 1{also}")
+    if 'negative_weight' in names and value('negative_weight') != 1.0 \
+            and value('loss') not in WEIGHTED:
+        weighted = ' or '.join(WEIGHTED)
+        raise UsageError(f"{shown('negative_weight')} weighs the negatives "
+                         f"of {parser.flag('loss')} {weighted} only, not "
+                         f"{shown('loss')}")
+    if notes and preset.get('share_negatives') and not shared and \
+            given.get('share_negatives') is None:
+        causes = ' and '.join(shown(dest) for dest in ('num_negatives',
+                                                       'loss')
+                              if dest in given)
+        note(f"{causes}: {k:,} negatives drawn per triplet, where --preset "
+             f"{exp.preset} shares {preset['num_negatives']:,} by the batch "
+             f"(give {parser.flag('share_negatives')} to share them)")
+
+
 def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     r"""Runs ``train`` with the parsed flags :obj:`args`; under ``torchrun``
     (``WORLD_SIZE`` above 1, or ``--distributed``) in every process, rank
@@ -465,6 +531,7 @@ def _run(args: argparse.Namespace, parser: ArgumentParser) -> int:
         exp = experiment_from_args(args)
         check_model_flags(exp.model, args, parser)
         check_optimizer(exp.model, exp.train.optimizer, parser)
+        check_settings(exp, parser, notes=main)
     check_launch(exp.train, parser)
     try:
         results = run_experiment(exp)

@@ -189,7 +189,9 @@ def check_candidates(model: str, chosen: List[dict]):
     r"""Raises :class:`UsageError` for a setting of :obj:`chosen` that the
     model's constructor refuses (a combination, such as a
     ``negative_weight`` outside ``loss=ccl``), by building each once on a
-    graph of two users and two items."""
+    graph of two users and two items, or that the trainer would refuse
+    (``share_negatives`` with fewer than two negatives), before any data
+    loads."""
     edge_index = torch.tensor([[0, 1], [0, 1]])
     for setting in chosen:
         arguments = {k: v for k, v in setting.items()
@@ -199,6 +201,12 @@ def check_candidates(model: str, chosen: List[dict]):
         except ValueError as e:
             raise UsageError(f'--grid / --fix: the setting {setting}: '
                              f'{e}') from None
+        negatives = setting.get('num_negatives',
+                                TRAINING_SETTINGS['num_negatives'])
+        if setting.get('share_negatives') and negatives < 2:
+            raise UsageError(f'--grid / --fix: the setting {setting}: '
+                             'share_negatives needs num_negatives of at '
+                             f'least 2, not {negatives}')
 
 
 def _pairs(flag: str, model: str, pairs: List[str]):

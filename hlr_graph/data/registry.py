@@ -37,6 +37,13 @@ PATH_SUFFIXES = ('.csv', '.tsv', '.txt', '.dat', '.data', '.gz', '.zip',
 r"""Names ending so (or holding a path separator) are taken as paths."""
 
 
+def loaded_name(name: str) -> str:
+    r"""The ``name`` of ``load_dataset(name)``, known before anything
+    loads: a data set's own, a file's base name (what chooses a preset's
+    family, :func:`~hlr_graph.models.default_hyperparameters`)."""
+    return name if name in DATASETS else osp.basename(name)
+
+
 def load_dataset(name: str, root: Optional[str] = None,
                  file_options: Optional[Dict] = None,
                  **kwargs) -> InteractionDataset:

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from hlr_graph import distributed
 from hlr_graph.data.graph import ITEM, USER, refit_view, split_edges
-from hlr_graph.data.registry import DATASETS, load_dataset
+from hlr_graph.data.registry import DATASETS, load_dataset, loaded_name
 from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.models.base import Recommender
 from hlr_graph.models.registry import (
@@ -162,6 +162,20 @@ class Experiment:
             test=record['test'], resume=output_dir is not None,
             refit=record.get('refit', False))
 
+    def settings(self, dataset: Optional[str] = None) -> Dict:
+        r"""The settings the run takes on the data set named
+        :obj:`dataset` (its ``name``; by default the one
+        :attr:`dataset` loads as,
+        :func:`~hlr_graph.data.registry.loaded_name`): the model's
+        arguments and the training settings of
+        :obj:`~hlr_graph.models.registry.TRAINING_SETTINGS`,
+        :attr:`hyperparameters` over :attr:`preset`'s for the data set's
+        family (:func:`~hlr_graph.models.registry.with_flags`)."""
+        name = loaded_name(self.dataset) if dataset is None else dataset
+        return with_flags(default_hyperparameters(name, self.model,
+                                                  self.preset),
+                          self.hyperparameters)
+
 
 def run_experiment(exp: Experiment) -> Dict:
     r"""Runs :obj:`exp` and returns its results (the ``results.json``
@@ -227,8 +241,7 @@ def run_experiment(exp: Experiment) -> Dict:
     if exp.resume:
         check_graph(read_run(out), dataset, osp.join(out, RUN_FILE))
     data = dataset[0]
-    hyperparameters = with_flags(default_hyperparameters(
-        dataset.name, exp.model, exp.preset), exp.hyperparameters)
+    hyperparameters = exp.settings(dataset.name)
     train = replace(exp.train, **{
         name: hyperparameters.pop(name) for name in TRAINING_SETTINGS
         if name in hyperparameters})
