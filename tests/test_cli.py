@@ -75,8 +75,17 @@ BAD_TRAIN_FLAGS = [
 def test_train_refuses_a_number_out_of_range(tmp_path, capsys, flag, value):
     out = tmp_path / 'out'
     code = cli.main(['train', flag, value, '--output-dir', str(out)])
-    one_error(capsys, code, flag, value, '(see hlr-graph train --help)')
+    line = one_error(capsys, code, flag, value,
+                     '(see hlr-graph train --help)')
+    if value in ('nan', 'inf'):
+        assert f'must be a finite number, got {value}' in line
     assert not out.exists()
+
+
+def test_a_flag_no_command_knows_points_to_its_commands_help(capsys):
+    one_error(capsys, cli.main(['train', '--negatives', '4']),
+              'unrecognized arguments: --negatives 4 (see hlr-graph train '
+              '--help)')
 
 
 @pytest.mark.parametrize('argv,flag', [
@@ -351,6 +360,10 @@ def test_resume_ends_as_the_uninterrupted_run(run_dir, tmp_path, capsys,
 
         assert cli.main(['train', '--resume', '--output-dir', str(out),
                          '--no-progress', '--epochs', '3']) == 0
+        # The files the resumed run wrote; run.json is the stopped run's.
+        listed = capsys.readouterr().out.split('wrote:\n')[1].split()
+        assert str(out / 'results.json') in listed
+        assert str(out / 'run.json') not in listed
     finally:
         torch.set_num_threads(threads)
     resumed, whole = results_of(out), results_of(run_dir)
@@ -447,11 +460,16 @@ def no_data(monkeypatch):
      ["--num-workers 2: --num-negatives 4096 (--preset best's) shared by "
       "the batch draws its negatives on the model's device, not in loader "
       'processes: leave --num-workers out, or give --num-negatives 1']),
-    (['--negative-weight', '4'], ['--negative-weight 4.0 weighs the '
+    (['--negative-weight', '4'], ['--negative-weight 4 weighs the '
                                   'negatives of --loss ccl only, not --loss '
                                   'hinge (the default)']),
     (['--dataset', 'yelp', '--preset', 'best', '--loss', 'hinge',
       '--negative-weight', '4'], ['not --loss hinge']),
+    # Even the weight a loss without one would take, given, is refused:
+    (['--loss', 'hinge', '--negative-weight', '1'], ['--negative-weight 1 ']),
+    # A switch given off is named as typed:
+    (['--model', 'lightgcn', '--no-share-negatives'],
+     ["--no-share-negatives: model 'lightgcn' has no such setting"]),
 ])
 def test_settings_that_do_not_go_together_name_their_flags(
         tmp_path, capsys, no_data, flags, needles):
@@ -468,7 +486,11 @@ def test_settings_that_do_not_go_together_name_their_flags(
     (['--loss', 'hardest'], '--loss hardest: 32 negatives drawn per '
      'triplet, where --preset best shares 4,096 by the batch (give '
      '--share-negatives to share them)'),
-    (['--no-share-negatives'], None),
+    (['--no-share-negatives'], '--no-share-negatives: 32 negatives drawn '
+     'per triplet, where --preset best shares 4,096 by the batch'),
+    # No advice that would be refused:
+    (['--num-negatives', '1'], '--num-negatives 1: 1 negative drawn per '
+     'triplet, where --preset best shares 4,096 by the batch'),
     (['--num-negatives', '1024', '--share-negatives'], None),
 ])
 def test_a_flag_that_gives_up_the_presets_sharing_is_noted(

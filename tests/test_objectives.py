@@ -258,7 +258,7 @@ def test_every_loss_trains_hlr_with_k_negatives(loss):
     (['--model', 'popular', '--batch-size', '5'], 'closed form'),
     (['--model', 'popular', '--optimizer', 'sparse_adam'], '--optimizer'),
     (['--model', 'cml', '--negative-weight', '2'],
-     '--negative-weight 2.0 weighs the negatives of --loss ccl only'),
+     '--negative-weight 2 weighs the negatives of --loss ccl only'),
     (['--model', 'bpr', '--loss', 'warp'], '--loss'),
     (['--model', 'cml', '--num-negatives', '0'], '--num-negatives'),
     (['--model', 'bpr', '--share-negatives'], '--share-negatives'),

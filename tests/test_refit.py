@@ -246,7 +246,7 @@ def test_cli_resume_refuses_adding_refit(tmp_path, capsys):
     assert cli.main([*ARGS, '--epochs', '1', '--output-dir', out]) == 0
     capsys.readouterr()
     code = cli.main(['train', '--resume', '--refit', '--output-dir', out])
-    one_error(capsys, code, '--refit')
+    one_error(capsys, code, "--refit on differs from the run's off")
 
 
 def test_a_killed_refit_resumes_to_the_same_run(tmp_path, capsys,

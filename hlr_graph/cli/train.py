@@ -210,7 +210,9 @@ def add_arguments(parser: ArgumentParser):
                        'thousands '
                        "(default: the preset's; off in paper)")
     train.add_argument('--num-workers', type=integer(0), default=None,
-                       help='sampling processes of the loaders (default: 0)')
+                       help='sampling processes of the loaders, for one '
+                       'negative per triplet only: several, or shared ones, '
+                       "are drawn on the model's device (default: 0)")
     train.add_argument('--valid-users', type=integer(1), default=None,
                        metavar='N',
                        help='rank a random sample of N validation users, the '
@@ -348,8 +350,8 @@ def check_model_flags(model: str, args: argparse.Namespace,
     takes = setting_names(model)
     for dest in MODEL_FLAGS:
         if getattr(args, dest) is not None and dest not in takes:
-            raise UsageError(f"{parser.flag(dest)}: model '{model}' has no "
-                             f"such setting")
+            flag = said(parser, dest, getattr(args, dest)).split()[0]
+            raise UsageError(f"{flag}: model '{model}' has no such setting")
     for dest in GRADIENT_FLAGS:
         if getattr(args, dest) is not None and not trained_by_gradient(
                 model):
@@ -392,9 +394,7 @@ def check_settings(exp: Experiment, parser: ArgumentParser,
         return settings.get(dest, setting_defaults(exp.model).get(dest))
 
     def shown(dest: str) -> str:
-        flag, setting = parser.flag(dest), value(dest)
-        text = (f'{flag} {setting}' if not isinstance(setting, bool)
-                else flag if setting else f'--no-{flag[2:]}')
+        text = said(parser, dest, value(dest))
         return text if dest in given else (
             f"{text} (--preset {exp.preset}'s)" if dest in settings
             else f'{text} (the default)')
@@ -416,20 +416,31 @@ def check_settings(exp: Experiment, parser: ArgumentParser,
             + " draws its negatives on the model's device, not in loader "
             f"processes: leave {parser.flag('num_workers')} out, or give "
             f"{parser.flag('num_negatives')} 1{also}")
-    if 'negative_weight' in names and value('negative_weight') != 1.0 \
-            and value('loss') not in WEIGHTED:
+    if 'negative_weight' in names and value('loss') not in WEIGHTED and (
+            'negative_weight' in given or value('negative_weight') != 1.0):
         weighted = ' or '.join(WEIGHTED)
         raise UsageError(f"{shown('negative_weight')} weighs the negatives "
                          f"of {parser.flag('loss')} {weighted} only, not "
                          f"{shown('loss')}")
-    if notes and preset.get('share_negatives') and not shared and \
-            given.get('share_negatives') is None:
-        causes = ' and '.join(shown(dest) for dest in ('num_negatives',
-                                                       'loss')
-                              if dest in given)
-        note(f"{causes}: {k:,} negatives drawn per triplet, where --preset "
-             f"{exp.preset} shares {preset['num_negatives']:,} by the batch "
-             f"(give {parser.flag('share_negatives')} to share them)")
+    if notes and preset.get('share_negatives') and not shared:
+        causes = ' and '.join(shown(dest) for dest in (
+            'num_negatives', 'loss', 'share_negatives') if dest in given)
+        hint = (f" (give {parser.flag('share_negatives')} to share them)"
+                if k > 1 and 'share_negatives' not in given else '')
+        note(f"{causes}: {k:,} negative{'s' if k > 1 else ''} drawn per "
+             f"triplet, where --preset {exp.preset} shares "
+             f"{preset['num_negatives']:,} by the batch{hint}")
+
+
+def said(parser: ArgumentParser, dest: str, value) -> str:
+    r"""The flag of :obj:`dest` as one would type it to give
+    :obj:`value`: ``--x`` or ``--no-x`` for a switch, else ``--x VALUE``
+    (a float in its shortest form, ``4`` for ``4.0``)."""
+    flag = parser.flag(dest)
+    if isinstance(value, bool):
+        return flag if value else f'--no-{flag[2:]}'
+    return f'{flag} {value:g}' if isinstance(value, float) else \
+        f'{flag} {value}'
 
 
 def run(args: argparse.Namespace, parser: ArgumentParser) -> int:
@@ -552,7 +563,9 @@ def _run(args: argparse.Namespace, parser: ArgumentParser) -> int:
     if args.plot:
         from hlr_graph.cli.plot import plot_runs
         plot_runs([out], out)
-    list_files(run_files(out), enabled=not args.quiet)
+    list_files([path for path in run_files(out) if not (
+        args.resume and osp.basename(path) == RUN_FILE)],  # Not rewritten.
+        enabled=not args.quiet)
     return 0
 
 

@@ -42,6 +42,16 @@ class ArgumentParser(argparse.ArgumentParser):
         kwargs.setdefault('allow_abbrev', False)
         super().__init__(*args, **kwargs)
 
+    def parse_args(self, args=None, namespace=None):
+        r"""As argparse's, except that flags no parser knows are refused
+        by the sub-command's parser when there is one (``args.parser``),
+        which names its own ``--help``."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            getattr(parsed, 'parser', self).error(
+                f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
     def error(self, message: str):
         if message.startswith('argument '):  # 'argument --epochs: ...'
             message = message[len('argument '):]
@@ -89,7 +99,10 @@ def number(low: Optional[float] = None, high: Optional[float] = None,
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected a number, got '{text}'") from None
-        if not math.isfinite(value) or (low is not None and (
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f'must be a finite number, got {text}')
+        if (low is not None and (
                 value <= low if open_low else value < low)) or (
                     high is not None and value > high):
             raise argparse.ArgumentTypeError(
@@ -289,6 +302,8 @@ def is_file_dataset(name) -> bool:
 def _show(value) -> str:
     if value is None:
         return 'not set'
+    if isinstance(value, bool):
+        return 'on' if value else 'off'
     if isinstance(value, (list, tuple)):
         return ' '.join(map(str, value))
     if isinstance(value, dict):
