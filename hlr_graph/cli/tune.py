@@ -239,7 +239,9 @@ def fixed_setting(model: str, pairs: List[str],
     fixed = {}
     for pair, name, value in _pairs('--fix', model, pairs):
         if name in grid(model, values):
-            raise UsageError(f"--fix {pair}: '{name}' is searched, not fixed")
+            raise UsageError(f"--fix {pair}: '{name}' is searched, not fixed "
+                             f'(a dimension of the grid): give it one value '
+                             f'with --grid {pair}')
         fixed[name] = read_value(model, '--fix', pair, name, value)
     return fixed
 
