@@ -132,14 +132,14 @@ def test_tune_fixes_arguments_outside_the_grid(tmp_path, capsys):
     ('als', ['--fix', 'iterations=2.5'], "iterations: expected an integer"),
     # A combination the model refuses stops the search before it starts:
     ('cml', ['--fix', 'negative_weight=2'], "--grid / --fix: the setting "),
-    # A dimension of the grid is searched; one value of it goes to --grid:
-    ('cml', ['--fix', 'lr=2e-3'], "--fix lr=2e-3: 'lr' is searched, not "
-     'fixed (a dimension of the grid): give it one value with --grid '
-     'lr=2e-3'),
     # So does one the trainer refuses:
     ('cml', ['--grid', 'num_negatives=4,1', '--fix', 'share_negatives=true'],
      "'num_negatives': 1, 'share_negatives': True}: share_negatives needs "
      'num_negatives of at least 2, not 1'),
+    # A dimension of the grid is searched; one value of it goes to --grid:
+    ('cml', ['--fix', 'lr=2e-3'], "--fix lr=2e-3: 'lr' is searched, not "
+     'fixed (a dimension of the grid): give it one value with --grid '
+     'lr=2e-3'),
 ])
 def test_tune_refuses_a_bad_value_before_the_first_trial(tmp_path, capsys,
                                                         model, flags, error):
