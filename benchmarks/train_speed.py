@@ -24,6 +24,8 @@ of most self CPU time (``torch.profiler``) over ``--batches`` more batches.
         sparse_adam --batches 200 --repeats 3 --profile 12
     python benchmarks/train_speed.py --models cml transcf --optimizers adam \
         --num-negatives 32 --loss hinge
+    python benchmarks/train_speed.py --models hlr --optimizers adam \
+        --preset best --no-copy --num-negatives 256 --share-negatives
 """
 import argparse
 import os
@@ -161,6 +163,10 @@ def main(argv=None):
                         default=None, help='draw the K negatives once per '
                         "batch for all of its triplets (default: the "
                         "preset's)")
+    parser.add_argument('--copy', action=argparse.BooleanOptionalAction,
+                        default=None, help="HLR's / HLR++'s / LRML's "
+                        "negatives reuse the positive's relation (default: "
+                        "the preset's)")
     parser.add_argument('--profile', type=int, default=0, metavar='K',
                         help='also print the K ops of most self CPU time '
                         'of each setting')
@@ -183,7 +189,8 @@ def main(argv=None):
                 objective = {name: value for name, value in [
                     ('num_negatives', args.num_negatives),
                     ('loss', args.loss),
-                    ('share_negatives', args.share_negatives)]
+                    ('share_negatives', args.share_negatives),
+                    ('copy', args.copy)]
                     if value is not None
                     and name in setting_names(model)}
                 setting = Setting(data, model, optimizer, args.batch_size,

@@ -310,7 +310,7 @@ def test_a_resume_refuses_other_negatives(tmp_path):
 
 
 def test_the_yelp_preset_shares_the_negatives_of_cml_and_hlrs():
-    for model, k in (('cml', 4096), ('hlr', 4096), ('hlrpp', 1024)):
+    for model, k in (('cml', 4096), ('hlr', 4096), ('hlrpp', 4096)):
         settings = default_hyperparameters('yelp', model, 'best')
         assert settings['share_negatives'] is True
         assert (settings['num_negatives'], settings['loss']) == (k, 'ccl')
