@@ -350,7 +350,7 @@ def check_model_flags(model: str, args: argparse.Namespace,
     takes = setting_names(model)
     for dest in MODEL_FLAGS:
         if getattr(args, dest) is not None and dest not in takes:
-            flag = said(parser, dest, getattr(args, dest)).split()[0]
+            flag = typed_flag(parser, dest, getattr(args, dest))
             raise UsageError(f"{flag}: model '{model}' has no such setting")
     for dest in GRADIENT_FLAGS:
         if getattr(args, dest) is not None and not trained_by_gradient(
@@ -387,11 +387,12 @@ def check_settings(exp: Experiment, parser: ArgumentParser,
     if 'num_negatives' not in names:
         return
     settings, given = exp.settings(), exp.hyperparameters
+    defaults = setting_defaults(exp.model)
     preset = default_hyperparameters(loaded_name(exp.dataset), exp.model,
                                      exp.preset)
 
     def value(dest: str):
-        return settings.get(dest, setting_defaults(exp.model).get(dest))
+        return settings.get(dest, defaults.get(dest))
 
     def shown(dest: str) -> str:
         text = said(parser, dest, value(dest))
@@ -432,13 +433,20 @@ def check_settings(exp: Experiment, parser: ArgumentParser,
              f"{preset['num_negatives']:,} by the batch{hint}")
 
 
+def typed_flag(parser: ArgumentParser, dest: str, value) -> str:
+    r"""The flag of :obj:`dest` that gives :obj:`value`: ``--no-x`` for
+    a switch given off, else ``--x``."""
+    flag = parser.flag(dest)
+    return f'--no-{flag[2:]}' if value is False else flag
+
+
 def said(parser: ArgumentParser, dest: str, value) -> str:
     r"""The flag of :obj:`dest` as one would type it to give
     :obj:`value`: ``--x`` or ``--no-x`` for a switch, else ``--x VALUE``
     (a float in its shortest form, ``4`` for ``4.0``)."""
-    flag = parser.flag(dest)
+    flag = typed_flag(parser, dest, value)
     if isinstance(value, bool):
-        return flag if value else f'--no-{flag[2:]}'
+        return flag
     return f'{flag} {value:g}' if isinstance(value, float) else \
         f'{flag} {value}'
 
