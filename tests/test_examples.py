@@ -134,8 +134,8 @@ def test_tune_fixes_arguments_outside_the_grid(tmp_path, capsys):
     ('cml', ['--fix', 'negative_weight=2'], "--grid / --fix: the setting "),
     # So does one the trainer refuses:
     ('cml', ['--grid', 'num_negatives=4,1', '--fix', 'share_negatives=true'],
-     "'num_negatives': 1, 'share_negatives': True}: share_negatives needs "
-     'num_negatives of at least 2, not 1'),
+     "'num_negatives': 1, 'share_negatives': True}: share_negatives=True "
+     'needs num_negatives of at least 2, not num_negatives=1'),
     # A dimension of the grid is searched; one value of it goes to --grid:
     ('cml', ['--fix', 'lr=2e-3'], "--fix lr=2e-3: 'lr' is searched, not "
      'fixed (a dimension of the grid): give it one value with --grid '

@@ -27,7 +27,7 @@ from hlr_graph.models import (
 from hlr_graph.models.registry import TRAINING_SETTINGS, setting_names
 from hlr_graph.nn import metric_loss
 from hlr_graph.nn.distance import squared_distance
-from hlr_graph.train import Experiment, TrainConfig, run_experiment
+from hlr_graph.train import Experiment, TrainConfig, Trainer, run_experiment
 
 POS = torch.tensor([0.5, 1.0])
 NEG = torch.tensor([[0.2, 0.9, 2.0], [3.0, 0.8, 1.1]])
@@ -274,6 +274,32 @@ def test_objective_mistakes_are_one_line(argv, needle, tmp_path, capsys):
                      '--output-dir', str(tmp_path / 'run'), *argv])
     one_error(capsys, code, needle)
     assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('settings,needle', [
+    (dict(num_negatives=1, share_negatives=True),
+     'share_negatives=True needs num_negatives of at least 2, not '
+     'num_negatives=1'),
+    (dict(num_negatives=4, share_negatives=True, num_workers=2),
+     'num_workers=2: num_negatives=4 shared by the batch draws its '
+     "negatives on the model's device, not in loader processes: set "
+     'num_workers to 0, or set num_negatives to 1 and set share_negatives '
+     'to False'),
+    (dict(num_negatives=4, num_workers=2), 'set num_negatives to 1'),
+    (dict(num_negatives=0), 'num_negatives must be at least 1, got 0'),
+])
+def test_the_trainer_says_the_rules_of_negatives_in_python(settings,
+                                                           needle):
+    # One rule set (check_negatives) for the models, the trainer and the
+    # command lines, each naming the settings its own way:
+    trainer = Trainer(CML(30, 25), random_graph(), TrainConfig(
+        epochs=1, progress=False, log=False, validate=False, **settings))
+    with pytest.raises(ValueError) as error:
+        trainer.fit()
+    assert needle in str(error.value)
+    with pytest.raises(ValueError, match="negative_weight=2.0 weighs the "
+                       "negatives of loss='ccl' only, not loss='hinge'"):
+        CML(30, 25, negative_weight=2.0)
 
 
 def test_the_main_job_trains_with_k_negatives(tmp_path, capsys):

@@ -57,7 +57,7 @@ from hlr_graph.models.registry import (
     setting_names,
     trained_by_gradient,
 )
-from hlr_graph.nn.objectives import LOSSES, WEIGHTED
+from hlr_graph.nn.objectives import LOSSES, SettingNames, check_negatives
 from hlr_graph.train.experiment import (
     CHECKPOINT_FILE,
     RESULTS_FILE,
@@ -377,12 +377,13 @@ def check_settings(exp: Experiment, parser: ArgumentParser,
     r"""Raises :class:`UsageError`, naming the flags, when the settings
     the run will take (the flags given over the preset's,
     :meth:`~hlr_graph.train.Experiment.settings`) do not go together,
-    before any data loads: negatives shared by the batch with fewer than
-    two of them, several negatives or shared ones with loader worker
-    processes (they are drawn on the model's device), a negative weight
-    with a loss that reads none. With :obj:`notes`, notes a preset's
-    negatives shared by the batch that a flag given draws per triplet
-    instead (:func:`~hlr_graph.models.registry.with_flags`)."""
+    before any data loads: the rules of the trainer and the models
+    (:func:`~hlr_graph.nn.objectives.check_negatives`: negatives shared by
+    the batch with fewer than two of them, several negatives or shared
+    ones with loader worker processes, a negative weight with a loss that
+    reads none) in the words of :class:`FlagNames`. With :obj:`notes`,
+    notes a preset's negatives shared by the batch that a flag given draws
+    per triplet instead (:func:`~hlr_graph.models.registry.with_flags`)."""
     names = setting_names(exp.model)
     if 'num_negatives' not in names:
         return
@@ -391,46 +392,62 @@ def check_settings(exp: Experiment, parser: ArgumentParser,
     preset = default_hyperparameters(loaded_name(exp.dataset), exp.model,
                                      exp.preset)
 
-    def value(dest: str):
-        return settings.get(dest, defaults.get(dest))
+    def value(dest: str, default=None):
+        return settings.get(dest, defaults.get(dest, default))
 
-    def shown(dest: str) -> str:
-        text = said(parser, dest, value(dest))
-        return text if dest in given else (
-            f"{text} (--preset {exp.preset}'s)" if dest in settings
-            else f'{text} (the default)')
-
+    flags = FlagNames(parser, given, settings, exp.preset, names)
     k, shared = value('num_negatives'), value('share_negatives')
-    if shared and k < 2:
-        raise UsageError(f"{shown('share_negatives')} needs "
-                         f"{parser.flag('num_negatives')} of at least 2, "
-                         f"not {shown('num_negatives')}: one negative shared "
-                         'by the whole batch is not what sharing is for')
-    workers = exp.train.num_workers
-    if workers and (k > 1 or shared):
-        also = (f" and leave {parser.flag('share_negatives')} out"
-                if given.get('share_negatives') else '')
-        raise UsageError(
-            f"{parser.flag('num_workers')} {workers}: "
-            f"{shown('num_negatives')}"
-            + (' shared by the batch' if shared else '')
-            + " draws its negatives on the model's device, not in loader "
-            f"processes: leave {parser.flag('num_workers')} out, or give "
-            f"{parser.flag('num_negatives')} 1{also}")
-    if 'negative_weight' in names and value('loss') not in WEIGHTED and (
-            'negative_weight' in given or value('negative_weight') != 1.0):
-        weighted = ' or '.join(WEIGHTED)
-        raise UsageError(f"{shown('negative_weight')} weighs the negatives "
-                         f"of {parser.flag('loss')} {weighted} only, not "
-                         f"{shown('loss')}")
+    try:
+        check_negatives(value('loss', 'hinge'), value('negative_weight', 1.0),
+                        k, shared, exp.train.num_workers, names=flags)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if notes and preset.get('share_negatives') and not shared:
-        causes = ' and '.join(shown(dest) for dest in (
+        causes = ' and '.join(flags.spell(dest, value(dest)) for dest in (
             'num_negatives', 'loss', 'share_negatives') if dest in given)
         hint = (f" (give {parser.flag('share_negatives')} to share them)"
                 if k > 1 and 'share_negatives' not in given else '')
         note(f"{causes}: {k:,} negative{'s' if k > 1 else ''} drawn per "
              f"triplet, where --preset {exp.preset} shares "
              f"{preset['num_negatives']:,} by the batch{hint}")
+
+
+class FlagNames(SettingNames):
+    r""":func:`~hlr_graph.nn.objectives.check_negatives`'s errors in the
+    flags of :obj:`parser`: a setting of the model (:obj:`names`) not
+    among the flags :obj:`given` is said to be the :obj:`preset`'s (one of
+    its :obj:`settings`) or the default; a flag given stays as typed where
+    a preset's value would give way to another flag
+    (:func:`~hlr_graph.models.registry.with_flags`)."""
+
+    def __init__(self, parser: ArgumentParser, given: Dict, settings: Dict,
+                 preset: str, names: List[str]):
+        self.parser, self.given_flags, self.settings = parser, given, settings
+        self.preset, self.names = preset, names
+
+    def name(self, setting: str) -> str:
+        return self.parser.flag(setting)
+
+    def spell(self, setting: str, value) -> str:
+        return said(self.parser, setting, value)
+
+    def show(self, setting: str, value) -> str:
+        text = self.spell(setting, value)
+        if setting in self.given_flags or setting not in self.names:
+            return text
+        return (f"{text} (--preset {self.preset}'s)"
+                if setting in self.settings else f'{text} (the default)')
+
+    def give(self, setting: str, value) -> str:
+        return f'give {self.spell(setting, value)}'
+
+    def drop(self, setting: str, default) -> str:
+        return f'leave {self.name(setting)} out'
+
+    def given(self, setting: str) -> bool:
+        return setting in self.given_flags
+
+    stays = given
 
 
 def typed_flag(parser: ArgumentParser, dest: str, value) -> str:

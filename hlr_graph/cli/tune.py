@@ -77,6 +77,7 @@ from hlr_graph.models.registry import (
     setting_defaults,
     setting_names,
 )
+from hlr_graph.nn.objectives import check_negatives
 from hlr_graph.train.experiment import (
     Experiment,
     check_graph,
@@ -190,23 +191,20 @@ def check_candidates(model: str, chosen: List[dict]):
     model's constructor refuses (a combination, such as a
     ``negative_weight`` outside ``loss=ccl``), by building each once on a
     graph of two users and two items, or that the trainer would refuse
-    (``share_negatives`` with fewer than two negatives), before any data
-    loads."""
+    (:func:`~hlr_graph.nn.objectives.check_negatives`: ``share_negatives``
+    with fewer than two negatives), before any data loads."""
     edge_index = torch.tensor([[0, 1], [0, 1]])
     for setting in chosen:
         arguments = {k: v for k, v in setting.items()
                      if k not in TRAINING_SETTINGS}
         try:
             build_model(model, 2, 2, edge_index, **arguments)
+            check_negatives(**{k: v for k, v in setting.items() if k in (
+                'loss', 'negative_weight', 'num_negatives',
+                'share_negatives')})
         except ValueError as e:
             raise UsageError(f'--grid / --fix: the setting {setting}: '
                              f'{e}') from None
-        negatives = setting.get('num_negatives',
-                                TRAINING_SETTINGS['num_negatives'])
-        if setting.get('share_negatives') and negatives < 2:
-            raise UsageError(f'--grid / --fix: the setting {setting}: '
-                             'share_negatives needs num_negatives of at '
-                             f'least 2, not {negatives}')
 
 
 def _pairs(flag: str, model: str, pairs: List[str]):

@@ -14,8 +14,7 @@ from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
 from hlr_graph.nn.encoder import encode_graph
 from hlr_graph.nn.objectives import (
     CLOSEST_ONLY,
-    WEIGHTED,
-    check_objective,
+    check_negatives,
     metric_loss,
 )
 
@@ -82,12 +81,7 @@ class CML(Recommender):
                  max_norm: float = 1.0, loss: str = 'hinge',
                  negative_weight: float = 1.0):
         super().__init__(num_users, num_items)
-        check_objective(loss, 1)
-        if negative_weight != 1.0 and loss not in WEIGHTED:
-            weighted = ' or '.join(f"'{name}'" for name in WEIGHTED)
-            raise ValueError(f"negative_weight ({negative_weight}) weighs the "
-                             f"negatives of loss {weighted} only, not "
-                             f"loss='{loss}'")
+        check_negatives(loss, negative_weight)
         self.margin, self.max_norm = margin, max_norm
         self.objective, self.negative_weight = loss, negative_weight
         self.user_emb = Embedding(num_users, embedding_dim)

@@ -1,6 +1,6 @@
 r"""Training objectives of metric models over :math:`K` negatives per
 positive, on squared distances (smaller is closer)."""
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import Tensor
@@ -97,14 +97,86 @@ def metric_loss(pos: Tensor, neg: Tensor, margin: float, loss: str = 'hinge',
     return (weight * hardest).sum()
 
 
-def check_objective(loss: str, num_negatives: int):
-    r"""Raises :class:`ValueError` unless :obj:`loss` is one of
-    :obj:`LOSSES` and :obj:`num_negatives` at least ``1`` (with one
-    negative, ``'hardest'`` is the hinge and ``'warp'`` weights it by
-    :math:`\log(1 + J)` or :math:`0`)."""
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got '{loss}'")
-    if num_negatives < 1:
-        raise ValueError(f'num_negatives must be at least 1, got '
-                         f'{num_negatives}')
+class SettingNames:
+    r"""How :func:`check_negatives` names the settings in its errors: as
+    Python spells them (``num_negatives=4``). The command line names its
+    flags instead (``--num-negatives 4 (--preset best's)``) by overriding
+    these methods, so that both say the same rules in their own words."""
 
+    def name(self, setting: str) -> str:
+        r"""The setting alone: ``num_negatives``."""
+        return setting
+
+    def spell(self, setting: str, value: Any) -> str:
+        r"""The setting with a value: ``num_negatives=4``."""
+        return f'{setting}={value!r}'
+
+    def show(self, setting: str, value: Any) -> str:
+        r"""The setting with the value it has, and where that came from
+        where the caller can tell (a flag, a preset, the default)."""
+        return self.spell(setting, value)
+
+    def give(self, setting: str, value: Any) -> str:
+        r"""How to give it :obj:`value`: ``set num_negatives to 1``."""
+        return f'set {setting} to {value!r}'
+
+    def drop(self, setting: str, default: Any) -> str:
+        r"""How to take it back to :obj:`default`."""
+        return self.give(setting, default)
+
+    def given(self, setting: str) -> bool:
+        r"""Whether the caller named the setting even at its default value
+        (Python cannot tell: :obj:`False`)."""
+        return False
+
+    def stays(self, setting: str) -> bool:
+        r"""Whether the setting keeps its value when another one is given
+        (in Python it does; on the command line a preset's shared
+        negatives give way to a ``--num-negatives`` given)."""
+        return True
+
+
+def check_negatives(loss: str = 'hinge', negative_weight: float = 1.0,
+                    num_negatives: int = 1, share_negatives: bool = False,
+                    num_workers: int = 0,
+                    names: Optional[SettingNames] = None):
+    r"""Raises :class:`ValueError` unless the negatives' settings go
+    together: :obj:`loss` one of :obj:`LOSSES`; :obj:`num_negatives` at
+    least ``1`` (with one negative, ``'hardest'`` is the hinge and
+    ``'warp'`` weights it by :math:`\log(1 + J)` or :math:`0`), at least
+    ``2`` when shared by the batch; several or shared negatives, which are
+    drawn on the model's device, with no loader worker processes
+    (:obj:`num_workers` ``0``); and a :obj:`negative_weight` other than
+    ``1`` (or one the caller named, :meth:`SettingNames.given`) only with a
+    loss of :obj:`WEIGHTED`. The models, the trainer and the command lines
+    all check here; :obj:`names` words the error (default: Python's,
+    :class:`SettingNames`)."""
+    n = names or SettingNames()
+    if loss not in LOSSES:
+        raise ValueError(f"{n.name('loss')} must be one of {LOSSES}, got "
+                         f"'{loss}'")
+    if num_negatives < 1:
+        raise ValueError(f"{n.name('num_negatives')} must be at least 1, "
+                         f'got {num_negatives}')
+    if share_negatives and num_negatives < 2:
+        raise ValueError(
+            f"{n.show('share_negatives', True)} needs "
+            f"{n.name('num_negatives')} of at least 2, not "
+            f"{n.show('num_negatives', num_negatives)}: one negative shared "
+            'by the whole batch is not what sharing is for')
+    if num_workers and (num_negatives > 1 or share_negatives):
+        also = (f" and {n.drop('share_negatives', False)}"
+                if share_negatives and n.stays('share_negatives') else '')
+        raise ValueError(
+            f"{n.show('num_workers', num_workers)}: "
+            f"{n.show('num_negatives', num_negatives)}"
+            + (' shared by the batch' if share_negatives else '')
+            + " draws its negatives on the model's device, not in loader "
+            f"processes: {n.drop('num_workers', 0)}, or "
+            f"{n.give('num_negatives', 1)}{also}")
+    if loss not in WEIGHTED and (negative_weight != 1.0
+                                 or n.given('negative_weight')):
+        weighted = ' or '.join(n.spell('loss', name) for name in WEIGHTED)
+        raise ValueError(
+            f"{n.show('negative_weight', negative_weight)} weighs the "
+            f"negatives of {weighted} only, not {n.show('loss', loss)}")

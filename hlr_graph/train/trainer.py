@@ -24,6 +24,7 @@ from hlr_graph.data.graph import known_edges, split_edges
 from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.loader.triplet_loader import TripletBatches, TripletLoader
 from hlr_graph.models.base import Recommender
+from hlr_graph.nn.objectives import check_negatives
 from hlr_graph.progress import Progress, write
 from hlr_graph.train.optim import LazyAdam
 
@@ -393,13 +394,9 @@ class Trainer:
                 process_seed(kwargs['seed'], self.rank),
                 num_negatives=cfg.num_negatives,
                 share_negatives=cfg.share_negatives, **kwargs)
-        if cfg.num_negatives != 1 or cfg.share_negatives:
-            what = (f'num_negatives={cfg.num_negatives}'
-                    if cfg.num_negatives != 1 else 'share_negatives')
-            raise ValueError(f"{what} (given, or the preset's) is drawn on "
-                             f"the model's device only: leave num_workers "
-                             f'at 0, or set num_negatives to 1 and '
-                             f'share_negatives to False')
+        check_negatives(num_negatives=cfg.num_negatives,
+                        share_negatives=cfg.share_negatives,
+                        num_workers=cfg.num_workers)
         return TripletLoader(self.data, num_workers=cfg.num_workers,
                              **kwargs)
 
@@ -508,13 +505,9 @@ class Trainer:
 
     def _fit_by_gradient(self, resume: bool, start: float) -> Dict:
         cfg, model = self.config, self.model
-        if cfg.num_negatives < 1:
-            raise ValueError(f'num_negatives must be at least 1, got '
-                             f'{cfg.num_negatives}')
-        if cfg.share_negatives and cfg.num_negatives < 2:
-            raise ValueError('share_negatives needs num_negatives of at '
-                             'least 2: one negative shared by the whole '
-                             'batch is not what sharing is for')
+        check_negatives(num_negatives=cfg.num_negatives,
+                        share_negatives=cfg.share_negatives,
+                        num_workers=cfg.num_workers)
         if (cfg.num_negatives > 1 or cfg.share_negatives) and \
                 not model.multiple_negatives:
             raise ValueError(f'{type(model).__name__} trains on one negative '
