@@ -302,6 +302,17 @@ def test_the_trainer_says_the_rules_of_negatives_in_python(settings,
         CML(30, 25, negative_weight=2.0)
 
 
+def test_a_model_of_one_negative_says_so_before_the_workers_rule():
+    # Setting num_workers to 0 would not help BPR-MF with K = 4:
+    trainer = Trainer(build_model('bpr', 30, 25), random_graph(),
+                      TrainConfig(epochs=1, progress=False, log=False,
+                                  validate=False, num_negatives=4,
+                                  num_workers=2))
+    with pytest.raises(ValueError, match='trains on one negative per '
+                       'triplet, not num_negatives=4'):
+        trainer.fit()
+
+
 def test_the_main_job_trains_with_k_negatives(tmp_path, capsys):
     out = tmp_path / 'run'
     assert cli.main(['train', '--dataset', 'synthetic', '--model', 'hlr',

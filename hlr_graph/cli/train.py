@@ -15,7 +15,7 @@ import importlib.util
 import os
 import os.path as osp
 from dataclasses import fields
-from typing import Dict, List, Optional
+from typing import Collection, Dict, List, Optional
 
 import torch.distributed
 
@@ -414,14 +414,16 @@ def check_settings(exp: Experiment, parser: ArgumentParser,
 
 class FlagNames(SettingNames):
     r""":func:`~hlr_graph.nn.objectives.check_negatives`'s errors in the
-    flags of :obj:`parser`: a setting of the model (:obj:`names`) not
-    among the flags :obj:`given` is said to be the :obj:`preset`'s (one of
-    its :obj:`settings`) or the default; a flag given stays as typed where
-    a preset's value would give way to another flag
-    (:func:`~hlr_graph.models.registry.with_flags`)."""
+    flags of :obj:`parser`. A setting of the model (:obj:`names`) that is
+    not among the flags :obj:`given` is said to be the :obj:`preset`'s
+    (one of its :obj:`settings`) or the default. :meth:`given` and
+    :meth:`stays` are the flags typed: a preset's negatives shared by the
+    batch give way to a ``--num-negatives`` given
+    (:func:`~hlr_graph.models.registry.with_flags`), a
+    ``--share-negatives`` given does not."""
 
     def __init__(self, parser: ArgumentParser, given: Dict, settings: Dict,
-                 preset: str, names: List[str]):
+                 preset: str, names: Collection[str]):
         self.parser, self.given_flags, self.settings = parser, given, settings
         self.preset, self.names = preset, names
 

@@ -200,8 +200,7 @@ def check_candidates(model: str, chosen: List[dict]):
         try:
             build_model(model, 2, 2, edge_index, **arguments)
             check_negatives(**{k: v for k, v in setting.items() if k in (
-                'loss', 'negative_weight', 'num_negatives',
-                'share_negatives')})
+                'num_negatives', 'share_negatives')})
         except ValueError as e:
             raise UsageError(f'--grid / --fix: the setting {setting}: '
                              f'{e}') from None

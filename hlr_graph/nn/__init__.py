@@ -11,12 +11,18 @@ from hlr_graph.nn.distance import (
 from hlr_graph.nn.encoder import GNNEncoder, encode_graph
 from hlr_graph.nn.item_attention import ItemAttentionConv
 from hlr_graph.nn.memory import KeyValueMemory
-from hlr_graph.nn.objectives import LOSSES, check_negatives, metric_loss
+from hlr_graph.nn.objectives import (
+    LOSSES,
+    SettingNames,
+    check_negatives,
+    metric_loss,
+)
 from hlr_graph.nn.relation import ItemItemRelationConv, MemoryAttentionConv
 
 __all__ = [
     'KeyValueMemory', 'UserAttention', 'MemoryAttentionConv',
     'ItemItemRelationConv', 'ItemAttentionConv', 'squared_distance',
     'pairwise_squared_distance', 'translation_distance', 'LOSSES',
-    'metric_loss', 'check_negatives', 'GNNEncoder', 'encode_graph'
+    'metric_loss', 'check_negatives', 'SettingNames', 'GNNEncoder',
+    'encode_graph'
 ]

@@ -141,16 +141,26 @@ def check_negatives(loss: str = 'hinge', negative_weight: float = 1.0,
                     num_workers: int = 0,
                     names: Optional[SettingNames] = None):
     r"""Raises :class:`ValueError` unless the negatives' settings go
-    together: :obj:`loss` one of :obj:`LOSSES`; :obj:`num_negatives` at
-    least ``1`` (with one negative, ``'hardest'`` is the hinge and
-    ``'warp'`` weights it by :math:`\log(1 + J)` or :math:`0`), at least
-    ``2`` when shared by the batch; several or shared negatives, which are
-    drawn on the model's device, with no loader worker processes
-    (:obj:`num_workers` ``0``); and a :obj:`negative_weight` other than
-    ``1`` (or one the caller named, :meth:`SettingNames.given`) only with a
-    loss of :obj:`WEIGHTED`. The models, the trainer and the command lines
-    all check here; :obj:`names` words the error (default: Python's,
-    :class:`SettingNames`)."""
+    together. The models, the trainer and the command lines all check
+    here, each wording the error its own way (:obj:`names`).
+
+    Args:
+        loss (str): One of :obj:`LOSSES`. (default: ``'hinge'``)
+        negative_weight (float): :math:`w`; a value other than ``1`` (or
+            one the caller named, :meth:`SettingNames.given`) only with a
+            loss of :obj:`WEIGHTED`. (default: ``1.0``)
+        num_negatives (int): :math:`K`, at least ``1`` (with one negative,
+            ``'hardest'`` is the hinge and ``'warp'`` weights it by
+            :math:`\log(1 + J)` or :math:`0`), at least ``2`` when shared
+            by the batch. (default: ``1``)
+        share_negatives (bool): Whether the batch shares its :math:`K`
+            negatives. (default: :obj:`False`)
+        num_workers (int): The loader's worker processes: ``0`` for
+            several or shared negatives, which are drawn on the model's
+            device. (default: ``0``)
+        names (SettingNames, optional): How the error names the settings.
+            (default: :obj:`None`, as Python spells them)
+    """
     n = names or SettingNames()
     if loss not in LOSSES:
         raise ValueError(f"{n.name('loss')} must be one of {LOSSES}, got "

@@ -505,15 +505,15 @@ class Trainer:
 
     def _fit_by_gradient(self, resume: bool, start: float) -> Dict:
         cfg, model = self.config, self.model
-        check_negatives(num_negatives=cfg.num_negatives,
-                        share_negatives=cfg.share_negatives,
-                        num_workers=cfg.num_workers)
         if (cfg.num_negatives > 1 or cfg.share_negatives) and \
                 not model.multiple_negatives:
             raise ValueError(f'{type(model).__name__} trains on one negative '
                              f'per triplet, not num_negatives='
                              f'{cfg.num_negatives}'
                              + (' shared' if cfg.share_negatives else ''))
+        check_negatives(num_negatives=cfg.num_negatives,
+                        share_negatives=cfg.share_negatives,
+                        num_workers=cfg.num_workers)
         if cfg.select_by not in SELECT_BY:
             raise ValueError(f'select_by must be one of {SELECT_BY}, got '
                              f"'{cfg.select_by}'")
