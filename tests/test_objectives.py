@@ -297,6 +297,9 @@ def test_the_trainer_says_the_rules_of_negatives_in_python(settings,
     with pytest.raises(ValueError) as error:
         trainer.fit()
     assert needle in str(error.value)
+
+
+def test_the_model_says_the_weight_rule_in_python():
     with pytest.raises(ValueError, match="negative_weight=2.0 weighs the "
                        "negatives of loss='ccl' only, not loss='hinge'"):
         CML(30, 25, negative_weight=2.0)
