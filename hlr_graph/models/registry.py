@@ -137,7 +137,9 @@ BEST: Dict[str, Dict[str, Dict]] = {
         'lrml': _LRML,
         'transcf': _MANY_NEGATIVES,
         'adacml': _MANY_NEGATIVES,
-        'hlr': _HLR,
+        # 64 negatives per triplet: ahead of 32 on validation for HLR (not
+        # for HLR++, which keeps 32; the generic entry is unchecked at 64).
+        'hlr': {**_HLR, 'num_negatives': 64},
         'hlrpp': _HLRPP,
     },
     'yelp': {  # Yelp2018's searches: ccl where it beat the hard negatives
