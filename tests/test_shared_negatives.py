@@ -25,8 +25,11 @@ from hlr_graph.models import (
     default_hyperparameters,
 )
 from hlr_graph.models.registry import with_flags
-from hlr_graph.nn import metric_loss
-from hlr_graph.nn.distance import squared_distance
+from hlr_graph.nn import ccl_negative_term, metric_loss
+from hlr_graph.nn.distance import (
+    pairwise_squared_distance,
+    squared_distance,
+)
 from hlr_graph.train import Experiment, TrainConfig, Trainer, run_experiment
 
 
@@ -138,6 +141,83 @@ def test_masked_pairs_leave_the_means_over_the_others(loss):
     if loss in ('ccl', 'warp'):  # Dividing by K instead differs.
         assert not torch.allclose(metric_loss(pos, masked, 0.5, loss, 100,
                                               3.0), expected, atol=1e-3)
+
+
+def composed_ccl_negatives(query, items, valid, margin, weight):
+    # ccl's negative term as metric_loss composes it (d+ = 0).
+    neg = pairwise_squared_distance(query, items)
+    if valid is not None:
+        neg = neg.masked_fill(~valid, math.inf)
+    return metric_loss(query.new_zeros(query.size(0)), neg, margin, 'ccl',
+                       negative_weight=weight,
+                       counts=None if valid is None else valid.sum(dim=1))
+
+
+@pytest.mark.parametrize('chunk_size', [None, 1, 4, 11, 50])
+@pytest.mark.parametrize('masked', [False, True])
+def test_ccl_negative_term_is_the_composed_loss(chunk_size, masked):
+    # Value and both gradients against autograd through the composition,
+    # in float64: blocks that do and do not divide K, masked pairs, a row
+    # with none that counts, pairs inside and outside the margin, and a
+    # pair at distance zero (the clamp of the distance at 0).
+    gen = torch.Generator().manual_seed(5)
+    query = torch.rand(9, 6, generator=gen, dtype=torch.float64) - 0.5
+    items = torch.rand(11, 6, generator=gen, dtype=torch.float64) - 0.5
+    query[4] = items[7]
+    valid = torch.rand(9, 11, generator=gen) > 0.3 if masked else None
+    if masked:
+        valid[2] = False
+    margin, weight = 0.6, 3.0
+    distance = pairwise_squared_distance(query, items)
+    assert (distance < margin).any() and (distance > margin).any()
+    a, b = query.clone().requires_grad_(), items.clone().requires_grad_()
+    got = ccl_negative_term(a, b, margin, weight, valid, chunk_size)
+    got_grads = torch.autograd.grad(got, (a, b))
+    a, b = query.clone().requires_grad_(), items.clone().requires_grad_()
+    expected = composed_ccl_negatives(a, b, valid, margin, weight)
+    expected_grads = torch.autograd.grad(expected, (a, b))
+    assert torch.allclose(got, expected, rtol=0, atol=1e-12)
+    for g, e in zip(got_grads, expected_grads):
+        assert torch.allclose(g, e, rtol=0, atol=1e-12)
+    assert got_grads[1].abs().sum() > 0
+
+
+def test_ccl_negative_term_by_hand():
+    # One query at the origin, negatives at distances 0.25 and 4 (d is
+    # squared): only the first is inside the margin 1, so the term is
+    # w / K (1 - 0.25) and the gradient reaches the first alone.
+    query = torch.zeros(1, 2, requires_grad=True)
+    items = torch.tensor([[0.5, 0.0], [0.0, 2.0]], requires_grad=True)
+    value = ccl_negative_term(query, items, margin=1.0, negative_weight=4.0)
+    assert value.item() == pytest.approx(4.0 / 2 * 0.75)
+    value.backward()
+    # d/dv of -(w / K) |u - v|^2 at v = (0.5, 0): -(w / K) 2 (v - u).
+    assert torch.allclose(items.grad, torch.tensor([[-2.0, 0.0], [0, 0]]))
+    assert torch.allclose(query.grad, torch.tensor([[2.0, 0.0]]))
+
+
+def test_ccl_negative_term_gives_the_gradients_asked_for():
+    query = torch.rand(3, 4, requires_grad=True)
+    items = torch.rand(5, 4)
+    value = ccl_negative_term(query, items, 2.0, 1.0)
+    (grad,) = torch.autograd.grad(value * 3, query)
+    expected = torch.autograd.grad(3 * composed_ccl_negatives(
+        query, items, None, 2.0, 1.0), query)[0]
+    assert torch.allclose(grad, expected, atol=1e-6)
+    items.requires_grad_()
+    (grad,) = torch.autograd.grad(ccl_negative_term(
+        query.detach(), items, 2.0, 1.0), items)
+    expected = torch.autograd.grad(composed_ccl_negatives(
+        query.detach(), items, None, 2.0, 1.0), items)[0]
+    assert torch.allclose(grad, expected, atol=1e-6)
+    with torch.no_grad():
+        assert torch.allclose(ccl_negative_term(query, items, 2.0, 1.0),
+                              value)
+    with pytest.raises(ValueError, match='valid must be'):
+        ccl_negative_term(query, items, 1.0, 1.0,
+                          torch.ones(5, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match='query must be'):
+        ccl_negative_term(query, items[:, :2], 1.0)
 
 
 def gradients(model, value):

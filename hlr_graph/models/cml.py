@@ -14,6 +14,7 @@ from hlr_graph.nn.distance import pairwise_squared_distance, squared_distance
 from hlr_graph.nn.encoder import encode_graph
 from hlr_graph.nn.objectives import (
     CLOSEST_ONLY,
+    ccl_negative_term,
     check_negatives,
     metric_loss,
 )
@@ -247,7 +248,12 @@ class CML(Recommender):
         :class:`~hlr_graph.data.batch.SubgraphBatch` the encoder's vectors
         of the subgraph's nodes and the batch in its rows. A model that
         reads histories warns once when a batch has none
-        (:meth:`Recommender.check_history`)."""
+        (:meth:`Recommender.check_history`). With ``'ccl'`` over negatives
+        shared by the batch and one product for their distances
+        (:meth:`shares_product`), the negative term is
+        :func:`~hlr_graph.nn.objectives.ccl_negative_term`: the value and
+        gradient of :func:`~hlr_graph.nn.metric_loss` on them up to float
+        rounding, at about half the cost of a CPU step's loss."""
         self.check_history(batch)
         if self._encoded and isinstance(batch, SubgraphBatch):
             users, items = self.encode(batch.subgraph)
@@ -263,6 +269,10 @@ class CML(Recommender):
                 users, items, batch.user, batch.neg, batch.history)
             neg = squared_distance(to_neg, items.index_select(0, batch.neg))
             return torch.relu(pos - neg + self.margin).sum()
+        if self.objective == 'ccl' and self.shares_product(batch):
+            return pos.sum() + ccl_negative_term(
+                to_pos, items.index_select(0, batch.shared), self.margin,
+                self.negative_weight, batch.valid)
         if self.objective in CLOSEST_ONLY and batch.negatives().size(1) > 1:
             neg = self.closest_negative_distances(users, items, batch, to_pos)
         else:
@@ -308,8 +318,7 @@ class CML(Recommender):
         (:func:`~hlr_graph.nn.distance.pairwise_squared_distance`)."""
         neg = batch.negatives()  # [B, K]
         size, num = neg.shape
-        if isinstance(batch, SharedTripletBatch) and (
-                self.copy or type(self).translate is CML.translate):
+        if self.shares_product(batch):
             return pairwise_squared_distance(
                 to_pos, items.index_select(0, batch.shared))
         if self.copy:
@@ -324,6 +333,17 @@ class CML(Recommender):
                                     neg.t().reshape(-1), history)
             to_neg = to_neg.view(num, size, -1).transpose(0, 1)
         return squared_distance(to_neg, gather_rows(items, neg))
+
+    def shares_product(self, batch: TripletBatch) -> bool:
+        r"""Whether the batch's negatives are shared
+        (:class:`~hlr_graph.data.batch.SharedTripletBatch`) and every
+        query's translation to them is the positive's (CML's :math:`p_u`,
+        or :attr:`copy`): then their distances are one product
+        (:meth:`negative_distances`), and ``'ccl'`` takes its negative term
+        from the products alone
+        (:func:`~hlr_graph.nn.objectives.ccl_negative_term`)."""
+        return isinstance(batch, SharedTripletBatch) and (
+            self.copy or type(self).translate is CML.translate)
 
     def dense_history(self, user: Tensor, history: Optional[Tensor]
                       ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -14,6 +14,7 @@ from hlr_graph.nn.memory import KeyValueMemory
 from hlr_graph.nn.objectives import (
     LOSSES,
     SettingNames,
+    ccl_negative_term,
     check_negatives,
     metric_loss,
 )
@@ -23,6 +24,6 @@ __all__ = [
     'KeyValueMemory', 'UserAttention', 'MemoryAttentionConv',
     'ItemItemRelationConv', 'ItemAttentionConv', 'squared_distance',
     'pairwise_squared_distance', 'translation_distance', 'LOSSES',
-    'metric_loss', 'check_negatives', 'SettingNames', 'GNNEncoder',
-    'encode_graph'
+    'metric_loss', 'ccl_negative_term', 'check_negatives', 'SettingNames',
+    'GNNEncoder', 'encode_graph'
 ]
