@@ -1,7 +1,7 @@
 r"""What ``'ccl'``'s negative term over :math:`K` negatives shared by the
 batch costs: one value and backward pass by
-:func:`~hlr_graph.nn.objectives.ccl_negative_term` (the path of CML, and of
-HLR and HLR++ with ``copy``, since it was added) against autograd through
+:func:`~hlr_graph.nn.objectives.ccl_negative_term` (the path of CML and of
+the models with ``copy``, since it was added) against autograd through
 the composition it replaces
 (:func:`~hlr_graph.nn.distance.pairwise_squared_distance`, the mask of
 :meth:`~hlr_graph.data.batch.SharedTripletBatch.mask_negatives` and

@@ -20,11 +20,14 @@ from hlr_graph.models import (
     BPRMF,
     CML,
     HLR,
+    LRML,
+    AdaCML,
     HLRPlusPlus,
     TransCF,
     default_hyperparameters,
 )
 from hlr_graph.models.registry import with_flags
+from hlr_graph.models.relational import RelationalCML
 from hlr_graph.nn import ccl_negative_term, metric_loss
 from hlr_graph.nn.distance import (
     pairwise_squared_distance,
@@ -111,6 +114,25 @@ def test_shared_paths_equal_the_per_triplet_path(make):
         model.objective = loss
         assert torch.allclose(model.loss(batch),
                               model.loss(per_triplet(batch)), atol=1e-4)
+    # ccl's term without autograd (CML and copy) has autograd's gradient.
+    model.negative_weight = 3.0
+    assert_same_loss_and_gradient(model, model.loss(batch),
+                                  model.loss(per_triplet(batch)))
+
+
+@pytest.mark.parametrize('make, shares', [
+    (lambda: CML(3, 9, embedding_dim=8), True),
+    (lambda: HLR(3, 9, embedding_dim=8, num_memories=4, copy=True), True),
+    (lambda: LRML(3, 9, embedding_dim=8, num_memories=4, copy=True), True),
+    (lambda: HLR(3, 9, embedding_dim=8, num_memories=4), False),
+    (lambda: LRML(3, 9, embedding_dim=8, num_memories=4), False),
+    (lambda: AdaCML(3, 9, embedding_dim=8), False),
+    (lambda: TransCF(3, 9, TRANSCF_EDGES, embedding_dim=8), False),
+    (lambda: RelationalCML(3, 9, embedding_dim=8, num_memories=4), False)])
+def test_which_models_take_the_one_product_path(make, shares):
+    model = make()
+    assert model.shares_product(shared_triplets()) is shares
+    assert model.shares_product(per_triplet(shared_triplets())) is False
 
 
 def row_by_row(pos, neg, valid, margin, loss, num_items, weight=1.0):
@@ -182,6 +204,57 @@ def test_ccl_negative_term_is_the_composed_loss(chunk_size, masked):
     assert got_grads[1].abs().sum() > 0
 
 
+def test_ccl_negative_term_in_float32_at_yelps_size():
+    # 1,000 queries, 4,096 negatives (the default blocks), ten queries a
+    # rounding away from a negative. In float32 the two paths round the
+    # distance differently, so a pair within rounding of the margin (where
+    # the gradient jumps) or of zero (the clamp) may count in one and not
+    # in the other; everywhere else the gradients agree to rounding.
+    gen = torch.Generator().manual_seed(6)
+    items = torch.randn(4096, 100, generator=gen)
+    items = items / items.norm(dim=1, keepdim=True) * 0.5
+    query = torch.randn(1000, 100, generator=gen)
+    query = query / query.norm(dim=1, keepdim=True) * 0.5
+    query[:10] = items[:10] + 1e-6 * torch.randn(10, 100, generator=gen)
+    valid = torch.rand(1000, 4096, generator=gen) > 0.002
+    a, b = query.clone().requires_grad_(), items.clone().requires_grad_()
+    got = ccl_negative_term(a, b, 0.5, 64.0, valid)
+    got_grads = torch.autograd.grad(got, (a, b))
+    a, b = query.clone().requires_grad_(), items.clone().requires_grad_()
+    expected = composed_ccl_negatives(a, b, valid, 0.5, 64.0)
+    expected_grads = torch.autograd.grad(expected, (a, b))
+    assert torch.allclose(got, expected, rtol=1e-5)
+    exact = pairwise_squared_distance(query.double(), items.double())
+    edge = ((exact - 0.5).abs() < 1e-6) | (exact < 1e-6)
+    for g, e, pairs in ((got_grads[0], expected_grads[0], edge),
+                        (got_grads[1], expected_grads[1], edge.t())):
+        off = ((g - e).abs() > 1e-4).any(dim=1)  # Rows that differ.
+        assert off.sum() <= 4 and pairs[off].any(dim=1).all()
+
+
+def test_ccl_negative_term_refuses_what_it_cannot_do():
+    query = torch.rand(3, 4, generator=torch.Generator().manual_seed(7))
+    items = torch.rand(5, 4, generator=torch.Generator().manual_seed(8))
+    with pytest.raises(ValueError, match='torch.bool'):
+        ccl_negative_term(query, items, 1.0, 1.0,
+                          torch.ones(3, 5, dtype=torch.uint8))
+    with pytest.raises(ValueError, match='chunk_size must be at least 1'):
+        ccl_negative_term(query, items, 1.0, chunk_size=0)
+    # A negative margin pushes nothing, as the composition says.
+    a = query.clone().requires_grad_()
+    value = ccl_negative_term(a, items, -0.5, 2.0)
+    assert value == 0 == composed_ccl_negatives(query, items, None, -0.5,
+                                                2.0)
+    value.backward()
+    assert (a.grad == 0).all()
+    # No second derivative: a gradient penalty must not drop it silently.
+    a = query.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(ccl_negative_term(a, items, 2.0), a)
+    with pytest.raises(RuntimeError, match='no second derivative'):
+        torch.autograd.grad(ccl_negative_term(a, items, 2.0), a,
+                            create_graph=True)
+
+
 def test_ccl_negative_term_by_hand():
     # One query at the origin, negatives at distances 0.25 and 4 (d is
     # squared): only the first is inside the margin 1, so the term is
@@ -197,8 +270,9 @@ def test_ccl_negative_term_by_hand():
 
 
 def test_ccl_negative_term_gives_the_gradients_asked_for():
-    query = torch.rand(3, 4, requires_grad=True)
-    items = torch.rand(5, 4)
+    gen = torch.Generator().manual_seed(9)
+    query = torch.rand(3, 4, generator=gen).requires_grad_()
+    items = torch.rand(5, 4, generator=gen)
     value = ccl_negative_term(query, items, 2.0, 1.0)
     (grad,) = torch.autograd.grad(value * 3, query)
     expected = torch.autograd.grad(3 * composed_ccl_negatives(

@@ -56,6 +56,11 @@ class AdaCML(CML):
                                      user.numel())
         return users.index_select(0, user) + relation
 
+    def shares_product(self, batch: TripletBatch) -> bool:
+        r"""Never: each negative attends over the history itself
+        (:meth:`negative_distances`)."""
+        return False
+
     def negative_distances(self, users: Tensor, items: Tensor,
                            batch: TripletBatch, to_pos: Tensor) -> Tensor:
         r"""``[B, K]`` distances of every triplet's :math:`K` negatives,

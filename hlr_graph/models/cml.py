@@ -253,7 +253,8 @@ class CML(Recommender):
         (:meth:`shares_product`), the negative term is
         :func:`~hlr_graph.nn.objectives.ccl_negative_term`: the value and
         gradient of :func:`~hlr_graph.nn.metric_loss` on them up to float
-        rounding, at about half the cost of a CPU step's loss."""
+        rounding, in about two thirds of the time of autograd through it
+        on one CPU thread (``benchmarks/ccl_shared.py``)."""
         self.check_history(batch)
         if self._encoded and isinstance(batch, SubgraphBatch):
             users, items = self.encode(batch.subgraph)
@@ -341,7 +342,9 @@ class CML(Recommender):
         or :attr:`copy`): then their distances are one product
         (:meth:`negative_distances`), and ``'ccl'`` takes its negative term
         from the products alone
-        (:func:`~hlr_graph.nn.objectives.ccl_negative_term`)."""
+        (:func:`~hlr_graph.nn.objectives.ccl_negative_term`). A model whose
+        :meth:`negative_distances` computes them otherwise overrides this
+        too, so that :meth:`loss` takes the same path."""
         return isinstance(batch, SharedTripletBatch) and (
             self.copy or type(self).translate is CML.translate)
 

@@ -84,6 +84,11 @@ class RelationalCML(CML):
         """
         raise NotImplementedError
 
+    def shares_product(self, batch: TripletBatch) -> bool:
+        r"""Only with :attr:`copy`: otherwise the shared negatives take
+        the memory path of :meth:`negative_distances`."""
+        return isinstance(batch, SharedTripletBatch) and self.copy
+
     def negative_distances(self, users: Tensor, items: Tensor,
                            batch: TripletBatch, to_pos: Tensor) -> Tensor:
         r"""``[B, K]`` distances of every triplet's :math:`K` negatives,

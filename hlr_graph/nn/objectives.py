@@ -4,7 +4,6 @@ from typing import Any, Optional
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 LOSSES = ('hinge', 'warp', 'hardest', 'ccl')
 r"""What :func:`metric_loss` computes (the ``loss`` of the metric models)."""
@@ -110,7 +109,8 @@ def ccl_negative_term(query: Tensor, items: Tensor, margin: float,
         [m - d(u_b, v_k)]_+,
         \qquad d(u, v) = \max(\|u\|^2 + \|v\|^2 - 2 u^\top v, 0),
 
-    with :math:`K_b` the pairs of row :math:`b` that count: what
+    with :math:`K_b` the pairs of row :math:`b` that count (at least 1, so
+    that a row with none adds nothing): what
     :func:`metric_loss` returns with ``'ccl'`` minus :math:`\sum_b d^+_b`,
     given the distances of
     :func:`~hlr_graph.nn.distance.pairwise_squared_distance` and the pairs
@@ -122,14 +122,15 @@ def ccl_negative_term(query: Tensor, items: Tensor, margin: float,
     ``[B, K]`` distances, which cost more than the products on a CPU
     (docs/performance.md, section 4). The gradient is computed with the
     value (the term is a sum, so the backward pass scales it); it has no
-    second derivative.
+    second derivative (a backward pass with ``create_graph=True`` raises).
 
     Args:
         query (torch.Tensor): ``[B, d]`` the queries :math:`u_b` (a
             translated user :math:`p_u + r`, or :math:`p_u`).
         items (torch.Tensor): ``[K, d]`` the shared negatives :math:`v_k`.
         margin (float): :math:`m`, the distance out to which a negative
-            is pushed.
+            is pushed (a negative margin pushes nothing, as in
+            :func:`metric_loss`).
         negative_weight (float): :math:`w`. (default: ``1.0``)
         valid (torch.Tensor, optional): ``[B, K]`` :obj:`torch.bool`,
             :obj:`False` for a pair that does not count
@@ -146,8 +147,12 @@ def ccl_negative_term(query: Tensor, items: Tensor, margin: float,
         raise ValueError(f'valid must be [B, K] = '
                          f'{[query.size(0), items.size(0)]}, got '
                          f'{list(valid.shape)}')
+    if valid is not None and valid.dtype != torch.bool:
+        raise ValueError(f'valid must be torch.bool, got {valid.dtype}')
     if chunk_size is None:
         chunk_size = max(1, (1 << 22) // max(1, query.size(0)))
+    elif chunk_size < 1:
+        raise ValueError(f'chunk_size must be at least 1, got {chunk_size}')
     return _CCLNegativeTerm.apply(query, items, valid, float(margin),
                                   float(negative_weight), int(chunk_size),
                                   torch.is_grad_enabled())
@@ -166,8 +171,10 @@ class _CCLNegativeTerm(torch.autograd.Function):
         \frac{\partial}{\partial v_k} = 2 \sum_b \frac{w}{K_b}
         a_{bk} (u_b - v_k),
 
-    the first two sums as products with the ``[B, c]`` matrix :math:`a`
-    and the third as one with :math:`a^\top`. The block takes float passes
+    each from one product per block: :math:`a [v, 1]` gives
+    :math:`\sum_k a_{bk} v_k` and :math:`\sum_k a_{bk}` together, and
+    :math:`a^\top [\frac{w}{K} u, \frac{w}{K}]` the two sums over
+    :math:`b`. The block takes float passes
     only (a comparison or a dense mask over it costs several times a float
     pass on a CPU): the few pairs that do not count (about 0.2 % on
     Yelp2018) are set to zero by their indices. Where the distance rounds
@@ -188,6 +195,7 @@ class _CCLNegativeTerm(torch.autograd.Function):
             masked = (~valid).nonzero().t()  # [2, P]: (row, negative).
         row_weight = (negative_weight / counts).expand(query.size(0), 1)
         bias = margin - items.pow(2).sum(dim=1)  # [K]
+        top = max(margin, 0.0)  # A negative margin pushes nothing.
         query_norm = query.pow(2).sum(dim=1, keepdim=True)  # [B, 1]
         # A column of ones (of weights) after the vectors makes each
         # product with a also give its row (column) sums.
@@ -196,43 +204,43 @@ class _CCLNegativeTerm(torch.autograd.Function):
         want_query, want_items = (grad_enabled and need
                                   for need in ctx.needs_input_grad[:2])
         dim = query.size(1)
-        grad_query = query.new_zeros(query.size(0), dim + 1)
+        by_query = (query.new_zeros(query.size(0), dim + 1)
+                    if want_query else None)
         grad_items = torch.empty_like(items) if want_items else None
-        value = torch.zeros_like(query_norm)
+        row_sums = torch.zeros_like(query_norm)
         for start in range(0, num, chunk_size):
             end = min(start + chunk_size, num)
             block = items[start:end]
             # c = clamp(m - d, 0, m) from one product: [B, c].
             term = torch.addmm(bias[start:end], query, block.t(),
-                               alpha=2).sub_(query_norm).clamp_(0, margin)
+                               alpha=2).sub_(query_norm).clamp_(0, top)
             if masked is not None:  # The pairs that do not count: 0.
                 here = (masked[1] >= start) & (masked[1] < end)
                 term[masked[0, here], masked[1, here] - start] = 0
-            value += term.sum(dim=1, keepdim=True)
+            row_sums += term.sum(dim=1, keepdim=True)
             if not (want_query or want_items):
                 continue
             active = term.sign_()  # a, in place of the terms.
             if want_query:  # [sum_k a v_k, sum_k a].
-                grad_query.addmm_(active, torch.cat(
+                by_query.addmm_(active, torch.cat(
                     [block, block.new_ones(end - start, 1)], dim=1))
             if want_items:  # [sum_b w_b a u_b, sum_b w_b a].
                 sums = active.t() @ weighted
                 grad_items[start:end] = torch.addcmul(
                     sums[:, :dim], block, sums[:, dim:], value=-1)
-        if want_query:
-            grad_query = torch.addcmul(
-                grad_query[:, :dim], query, grad_query[:, dim:],
-                value=-1).mul_(2 * row_weight)
-        else:
-            grad_query = None
+        grad_query = None if by_query is None else torch.addcmul(
+            by_query[:, :dim], query, by_query[:, dim:],
+            value=-1).mul_(2 * row_weight)
         if want_items:
             grad_items.mul_(2)
         ctx.save_for_backward(grad_query, grad_items)
-        return (value * row_weight).sum()
+        return (row_sums * row_weight).sum()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
+        if torch.is_grad_enabled():  # create_graph=True
+            raise RuntimeError('ccl_negative_term has no second derivative: '
+                               'its gradient is computed with its value')
         grad_query, grad_items = ctx.saved_tensors
         return (None if grad_query is None else grad * grad_query,
                 None if grad_items is None else grad * grad_items,
