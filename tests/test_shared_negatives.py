@@ -240,6 +240,20 @@ def test_ccl_negative_term_refuses_what_it_cannot_do():
                           torch.ones(3, 5, dtype=torch.uint8))
     with pytest.raises(ValueError, match='chunk_size must be at least 1'):
         ccl_negative_term(query, items, 1.0, chunk_size=0)
+    with pytest.raises(ValueError, match='at least one negative'):
+        ccl_negative_term(query, items[:0], 1.0)
+    with pytest.raises(ValueError, match='one dtype'):
+        ccl_negative_term(query, items.double(), 1.0)
+    for weight in (-1.0, 0.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match='positive and finite'):
+            ccl_negative_term(query, items, 1.0, weight)
+        with pytest.raises(ValueError, match='positive and finite'):
+            metric_loss(query[:, 0], query, 1.0, 'ccl',
+                        negative_weight=weight)
+        with pytest.raises(ValueError, match='positive and finite'):
+            CML(3, 9, loss='ccl', negative_weight=weight)
+    with pytest.raises(ValueError, match='K >= 1'):
+        metric_loss(query[:, 0], query[:, :0], 1.0, 'ccl')
     # A negative margin pushes nothing, as the composition says.
     a = query.clone().requires_grad_()
     value = ccl_negative_term(a, items, -0.5, 2.0)

@@ -1,5 +1,6 @@
 r"""Training objectives of metric models over :math:`K` negatives per
 positive, on squared distances (smaller is closer)."""
+import math
 from typing import Any, Optional
 
 import torch
@@ -69,11 +70,13 @@ def metric_loss(pos: Tensor, neg: Tensor, margin: float, loss: str = 'hinge',
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got '{loss}'")
+    if loss in WEIGHTED:
+        check_weight(negative_weight)
     if neg.dim() == 1:
         neg = neg.unsqueeze(1)
-    if neg.dim() != 2 or neg.size(0) != pos.numel():
+    if neg.dim() != 2 or neg.size(0) != pos.numel() or neg.size(1) < 1:
         raise ValueError(f'neg must be [B, K] with B = {pos.numel()} (the '
-                         f'positives), got {list(neg.shape)}')
+                         f'positives) and K >= 1, got {list(neg.shape)}')
     pos = pos.unsqueeze(1)
     if loss == 'hinge':
         return torch.relu(pos - neg + margin).view(-1).sum()
@@ -147,8 +150,14 @@ def ccl_negative_term(query: Tensor, items: Tensor, margin: float,
         raise ValueError(f'valid must be [B, K] = '
                          f'{[query.size(0), items.size(0)]}, got '
                          f'{list(valid.shape)}')
+    if items.size(0) < 1:
+        raise ValueError('items must hold at least one negative')
+    if items.dtype != query.dtype:
+        raise ValueError(f'query and items must have one dtype, got '
+                         f'{query.dtype} and {items.dtype}')
     if valid is not None and valid.dtype != torch.bool:
         raise ValueError(f'valid must be torch.bool, got {valid.dtype}')
+    check_weight(negative_weight)
     if chunk_size is None:
         chunk_size = max(1, (1 << 22) // max(1, query.size(0)))
     elif chunk_size < 1:
@@ -286,6 +295,17 @@ class SettingNames:
         return True
 
 
+def check_weight(negative_weight: float,
+                 names: Optional['SettingNames'] = None):
+    r"""Raises :class:`ValueError` unless :math:`w` is positive and
+    finite (a negative one would pull the negatives in)."""
+    if not negative_weight > 0 or math.isinf(negative_weight):
+        shown = (names or SettingNames()).show('negative_weight',
+                                               negative_weight)
+        raise ValueError(f'{shown}: the weight of the negatives must be '
+                         'positive and finite')
+
+
 def check_negatives(loss: str = 'hinge', negative_weight: float = 1.0,
                     num_negatives: int = 1, share_negatives: bool = False,
                     num_workers: int = 0,
@@ -334,6 +354,7 @@ def check_negatives(loss: str = 'hinge', negative_weight: float = 1.0,
             + " draws its negatives on the model's device, not in loader "
             f"processes: {n.drop('num_workers', 0)}, or "
             f"{n.give('num_negatives', 1)}{also}")
+    check_weight(negative_weight, n)
     if loss not in WEIGHTED and (negative_weight != 1.0
                                  or n.given('negative_weight')):
         weighted = ' or '.join(n.spell('loss', name) for name in WEIGHTED)
