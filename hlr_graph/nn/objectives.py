@@ -182,7 +182,7 @@ class _CCLNegativeTerm(torch.autograd.Function):
 
     each from one product per block: :math:`a [v, 1]` gives
     :math:`\sum_k a_{bk} v_k` and :math:`\sum_k a_{bk}` together, and
-    :math:`a^\top [\frac{w}{K} u, \frac{w}{K}]` the two sums over
+    :math:`a^\top [\frac{w}{K_b} u, \frac{w}{K_b}]` the two sums over
     :math:`b`. The block takes float passes
     only (a comparison or a dense mask over it costs several times a float
     pass on a CPU): the few pairs that do not count (about 0.2 % on
@@ -296,7 +296,7 @@ class SettingNames:
 
 
 def check_weight(negative_weight: float,
-                 names: Optional['SettingNames'] = None):
+                 names: Optional[SettingNames] = None):
     r"""Raises :class:`ValueError` unless :math:`w` is positive and
     finite (a negative one would pull the negatives in)."""
     if not negative_weight > 0 or math.isinf(negative_weight):
