@@ -246,6 +246,23 @@ def test_missing_download_fails_with_placement_message(tmp_path, monkeypatch):
     assert not (tmp_path / 'ml-100k').exists()  # Nothing left behind.
 
 
+@pytest.mark.parametrize('log', [True, False])
+def test_the_download_line_follows_the_datasets_log(tmp_path, monkeypatch,
+                                                    log):
+    # --quiet builds the data set with log=False: then a failed download
+    # leaves the error alone, without a 'Downloading ...' line before it.
+    asked = []
+
+    def offline(url, folder, log=True, filename=None):
+        asked.append(log)
+        raise urllib.error.URLError('Name or service not known')
+
+    monkeypatch.setattr('hlr_graph.data.dataset.download_url', offline)
+    with pytest.raises(MissingDataError):
+        MovieLens100K(root=str(tmp_path), log=log)
+    assert asked == [log]
+
+
 def test_terms_bound_source_fails_at_once(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError('must not try to download')

@@ -240,7 +240,7 @@ class InteractionDataset(InMemoryDataset):
         r"""Downloads the raw files into :obj:`folder`. By default this
         fetches :obj:`url` and unpacks it when it is an archive, keeping the
         files of its top folder."""
-        path = _download(self.url, folder)
+        path = _download(self.url, folder, log=self.log)
         if not path.endswith(('.zip', '.tar.gz', '.tgz', '.tar')):
             return
         unpacked = osp.join(folder, '.unpacked')
@@ -395,12 +395,14 @@ def _remove_empty(folders: List[str]):
             break
 
 
-def _download(url: str, folder: str, timeout: float = 60.0) -> str:
+def _download(url: str, folder: str, timeout: float = 60.0,
+              log: bool = True) -> str:
     r""":func:`torch_geometric.data.download_url` with a socket timeout, so
-    that a blocked network fails instead of hanging."""
+    that a blocked network fails instead of hanging; its ``Downloading``
+    line only with :obj:`log` (not under ``--quiet``)."""
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
-        return download_url(url, folder)
+        return download_url(url, folder, log=log)
     finally:
         socket.setdefaulttimeout(previous)
