@@ -78,7 +78,7 @@ from hlr_graph.train.trainer import (
 HELP = 'train a model and measure it by full ranking (results.json)'
 DEFAULT_DATASET, DEFAULT_MODEL = 'synthetic', 'cml'
 
-MODEL_FLAGS = ('lr', 'margin', 'embedding_dim', 'num_memories',
+MODEL_FLAGS = ('lr', 'lr_decay', 'margin', 'embedding_dim', 'num_memories',
                'max_history', 'history_sampling', 'user_slot', 'copy',
                'clip_ram', 'temperature', 'weight_decay', 'num_layers',
                'regularization', 'alpha', 'loss', 'negative_weight',
@@ -171,6 +171,12 @@ def add_arguments(parser: ArgumentParser):
                        help="Adam's learning rate, for models trained by "
                        "gradient (default: the preset's setting for this "
                        "data set and model)")
+    train.add_argument('--lr-decay', type=number(0, 1, open_low=True),
+                       default=None, metavar='GAMMA',
+                       help='multiply the learning rate by GAMMA after every '
+                       'epoch: epoch e trains at lr * GAMMA^(e-1), a refit '
+                       "too (default: the preset's; 1, constant, as the "
+                       'paper)')
     train.add_argument('--optimizer', choices=OPTIMIZERS, default=None,
                        help="adam: Adam over whole tables, every row clipped "
                        "(the paper's); sparse_adam: Adam on the embedding "

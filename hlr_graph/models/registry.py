@@ -193,7 +193,7 @@ margin :math:`m`), plus the L2 penalty of BPR-MF and LightGCN and ALS's
 regularisation and confidence scaling."""
 
 
-TRAINING_SETTINGS = {'lr': 1e-3, 'num_negatives': 1,
+TRAINING_SETTINGS = {'lr': 1e-3, 'lr_decay': 1.0, 'num_negatives': 1,
                      'share_negatives': False}
 r"""The settings of a run that are the trainer's, not the model's
 (:class:`~hlr_graph.train.TrainConfig` fields, with its defaults), which
@@ -212,7 +212,7 @@ def setting_names(model: str) -> set:
     reads several)."""
     names = _arguments(MODELS[model])
     if trained_by_gradient(model):
-        names.add('lr')
+        names.update(('lr', 'lr_decay'))
         if MODELS[model].multiple_negatives:
             names.update(('num_negatives', 'share_negatives'))
     return names

@@ -63,7 +63,15 @@ class TrainConfig:
     Attributes:
         epochs (int): The most epochs to run. (default: ``100``)
         batch_size (int): Triplets per step. (default: ``1000``)
-        lr (float): Adam's learning rate. (default: ``1e-3``)
+        lr (float): Adam's learning rate, :math:`\eta`. (default: ``1e-3``)
+        lr_decay (float): The learning rate's factor per epoch,
+            :math:`\gamma \in (0, 1]`: epoch :math:`e` (from ``1``) trains
+            with :math:`\eta \gamma^{e - 1}`, as
+            :class:`torch.optim.lr_scheduler.ExponentialLR` stepped after
+            every epoch, but computed from the epoch's number, so that a
+            resumed run and a refit for :math:`E^*` epochs follow the
+            selection run's rates. The paper trains at a constant rate.
+            (default: ``1.0``, constant)
         optimizer (str): ``'adam'``: Adam over every parameter, the whole
             of each table at every step, then every row clipped (the
             paper's training, exactly). ``'sparse_adam'``: the model's
@@ -145,6 +153,7 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 1000
     lr: float = 1e-3
+    lr_decay: float = 1.0
     optimizer: str = 'adam'
     patience: Optional[int] = None
     select_by: str = 'loss'
@@ -204,6 +213,13 @@ class Optimizers:
         for optimizer in (self.dense, self.sparse):
             if optimizer is not None:
                 optimizer.zero_grad()
+
+    def set_lr(self, lr: float):
+        r"""Sets the learning rate of every parameter group."""
+        for optimizer in (self.dense, self.sparse):
+            if optimizer is not None:
+                for group in optimizer.param_groups:
+                    group['lr'] = lr
 
     def step(self) -> Optional[Dict[str, Tensor]]:
         r"""Updates the parameters from their gradients.
@@ -282,6 +298,22 @@ def build_optimizers(model: Recommender, lr: float,
     return Optimizers(
         build_optimizer(dense, lr) if dense else None,
         LazyAdam(list(tables.values()), lr=lr) if tables else None, tables)
+
+
+def epoch_lr(lr: float, lr_decay: float, epoch: int) -> float:
+    r"""The learning rate of epoch :obj:`epoch` (from ``1``) under
+    :attr:`TrainConfig.lr_decay`: :math:`\eta \gamma^{e - 1}` (exactly
+    :obj:`lr` at a constant rate)."""
+    return lr * lr_decay ** (epoch - 1) if lr_decay != 1.0 else lr
+
+
+def check_lr_decay(lr_decay: float):
+    r"""Raises :class:`ValueError` unless :obj:`lr_decay` is a number in
+    :math:`(0, 1]` (:attr:`TrainConfig.lr_decay`)."""
+    if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) \
+            or not 0.0 < lr_decay <= 1.0:
+        raise ValueError(f'lr_decay must be a number in (0, 1], got '
+                         f'{lr_decay!r}')
 
 
 def _fused_adam_works(device: torch.device, dtype: torch.dtype) -> bool:
@@ -517,6 +549,7 @@ class Trainer:
         if cfg.select_by not in SELECT_BY:
             raise ValueError(f'select_by must be one of {SELECT_BY}, got '
                              f"'{cfg.select_by}'")
+        check_lr_decay(cfg.lr_decay)
         validate = cfg.validate
         if not validate and cfg.patience is not None:
             raise ValueError(f'patience ({cfg.patience}) needs the '
@@ -552,7 +585,8 @@ class Trainer:
             # Checkpoints written before a setting was recorded ran with
             # its default (K: not recorded, taken as this run's).
             _check_settings(cfg.checkpoint, {
-                'optimizer': 'adam', 'num_negatives': cfg.num_negatives,
+                'optimizer': 'adam', 'lr_decay': 1.0,
+                'num_negatives': cfg.num_negatives,
                 'share_negatives': False, **state['settings']}, settings)
             done, records = state['epoch'], state['records']
             if done > cfg.epochs:
@@ -580,19 +614,20 @@ class Trainer:
             done = cfg.epochs
         for epoch in range(done + 1, cfg.epochs + 1):
             tic = time.perf_counter()
+            lr = epoch_lr(cfg.lr, cfg.lr_decay, epoch)
+            optimizer.set_lr(lr)
             model.train()
             train_loss = self._epoch(train_loader, epoch, optimizer)
             model.eval()
+            record = {'epoch': epoch, 'lr': lr, 'train_loss': train_loss}
             if not validate:  # Exactly cfg.epochs epochs, the last kept.
-                record = {'epoch': epoch, 'train_loss': train_loss}
                 best_epoch = epoch
             else:
                 val_loader.generator.manual_seed(cfg.seed + 1)  # Same.
                 val_loader.link_sampler.generator.manual_seed(
                     distributed.process_seed(cfg.seed + 1, self.rank))
-                valid_loss = self._epoch(val_loader, epoch, None)
-                record = {'epoch': epoch, 'train_loss': train_loss,
-                          'valid_loss': valid_loss}
+                record['valid_loss'] = valid_loss = self._epoch(
+                    val_loader, epoch, None)
             if monitor is not None and (epoch % eval_every == 0 or (
                     not by_loss and epoch == cfg.epochs)):
                 metrics = monitor.evaluate(model)['metrics']
@@ -678,7 +713,7 @@ class Trainer:
         settings.update({f'shape of {k}': list(v.shape)
                          for k, v in model.state_dict().items()})
         settings.update({k: getattr(cfg, k) for k in (
-            'lr', 'optimizer', 'batch_size', 'seed', 'select_by', 'eval_every',
+            'lr', 'lr_decay', 'optimizer', 'batch_size', 'seed', 'select_by', 'eval_every',
             'eval_users', 'num_workers')})
         if cfg.num_neighbors is not None:
             settings['num_neighbors'] = list(cfg.num_neighbors)
