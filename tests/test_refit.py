@@ -320,3 +320,32 @@ def test_als_refits_on_train_and_validation(synthetic, tmp_path):
     assert weights.keys() == model.state_dict().keys()
     assert all(torch.equal(weights[k], model.state_dict()[k])
                for k in weights)
+
+
+def test_a_decaying_rate_carries_into_the_refit_and_the_record(
+        tmp_path, capsys):
+    # The refit's epoch e trains at the selection run's rate of epoch e,
+    # and run.json gives a resumed run the same decay.
+    out = tmp_path / 'decay'
+    assert cli.main([*ARGS, '--lr-decay', '0.5', '--refit',
+                     '--output-dir', str(out)]) == 0
+    results = json.loads((out / 'results.json').read_text())
+    assert results['hyperparameters']['lr_decay'] == 0.5
+    rates = [r['lr'] for r in results['epochs']]
+    assert rates == [0.2, 0.1, 0.05, 0.025]
+    best = results['best_epoch']
+    assert [r['lr'] for r in results['refit']['records']] == rates[:best]
+    record = json.loads((out / 'run.json').read_text())
+    resumed = Experiment.from_record(record)
+    assert resumed.train.lr_decay == 0.5
+    assert resumed.settings()['lr_decay'] == 0.5
+
+
+def test_cli_refuses_a_rate_that_grows(tmp_path, capsys):
+    code = cli.main([*ARGS, '--lr-decay', '1.5',
+                     '--output-dir', str(tmp_path / 'x')])
+    one_error(capsys, code, '--lr-decay', '1.5')
+    code = cli.main(['train', '--model', 'als', '--lr-decay', '0.5',
+                     '--quiet', '--output-dir', str(tmp_path / 'y')])
+    one_error(capsys, code, '--lr-decay')
+    assert not (tmp_path / 'x').exists() and not (tmp_path / 'y').exists()

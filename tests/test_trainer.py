@@ -81,6 +81,8 @@ def assert_same_state(a, b):
     ('cml', dict(select_by='recall@10', eval_every=2, eval_users=200)),
     ('cml', dict(optimizer='sparse_adam')),
     ('hlr', dict(optimizer='sparse_adam')),
+    ('hlr', dict(lr_decay=0.7)),
+    ('cml', dict(lr_decay=0.5, optimizer='sparse_adam')),
 ])
 def test_resume_ends_bit_identical_to_an_uninterrupted_run(
         synthetic, tmp_path, one_thread, name, extra):
@@ -220,6 +222,8 @@ def test_a_run_stopped_by_patience_is_not_trained_again(
      "select_by = 'loss', this run has select_by = 'ndcg@10'"),
     ('optimizer', dict(optimizer='sparse_adam'),
      "optimizer = 'adam', this run has optimizer = 'sparse_adam'"),
+    ('lr_decay', dict(lr_decay=0.5),
+     'lr_decay = 1.0, this run has lr_decay = 0.5'),
 ])
 def test_a_checkpoint_of_other_settings_is_refused(
         synthetic, tmp_path, setting, change, message):
@@ -235,6 +239,7 @@ def test_a_checkpoint_from_before_the_optimizer_setting_resumes(
     path = tmp_path / 'checkpoint.pt'
     state = torch.load(path, weights_only=True)
     del state['settings']['optimizer'], state['sparse_optimizer']
+    del state['settings']['lr_decay']
     torch.save(state, path)  # As written before sparse updates existed.
     fit = Trainer(make_model(synthetic), synthetic,
                   config(tmp_path, 2)).fit(resume=True)
@@ -242,6 +247,50 @@ def test_a_checkpoint_from_before_the_optimizer_setting_resumes(
     with pytest.raises(ValueError, match="written with optimizer = 'adam'"):
         Trainer(make_model(synthetic), synthetic, config(
             tmp_path, 3, optimizer='sparse_adam')).fit(resume=True)
+    with pytest.raises(ValueError, match='written with lr_decay = 1.0'):
+        Trainer(make_model(synthetic), synthetic, config(
+            tmp_path, 3, lr_decay=0.9)).fit(resume=True)
+
+
+class RateRecorder(Trainer):
+    r"""Records the learning rate of every optimiser at every step."""
+    def train_step(self, batch, optimizer):
+        self.rates.append(
+            [g['lr'] for o in (optimizer.dense, optimizer.sparse)
+             if o is not None for g in o.param_groups])
+        return super().train_step(batch, optimizer)
+
+
+@pytest.mark.parametrize('optimizer', ['adam', 'sparse_adam'])
+def test_lr_decay_sets_each_epochs_rate(synthetic, tmp_path, optimizer):
+    trainer = RateRecorder(make_model(synthetic, 'hlr'), synthetic, config(
+        tmp_path, 3, lr=0.02, lr_decay=0.5, optimizer=optimizer))
+    trainer.rates = []
+    fit = trainer.fit()
+    steps = len(trainer.rates) // 3
+    groups = 2 if optimizer == 'sparse_adam' else 1  # Tables and the rest.
+    assert trainer.rates == [[0.02] * groups] * steps + [
+        [0.01] * groups] * steps + [[0.005] * groups] * steps
+    assert [r['lr'] for r in fit['epochs']] == [0.02, 0.01, 0.005]
+
+
+def test_a_constant_rate_is_lr_itself_at_every_step(synthetic, tmp_path):
+    # The default, lr_decay 1, leaves the paper's training as it was.
+    trainer = RateRecorder(make_model(synthetic), synthetic,
+                           config(tmp_path, 3, lr=3e-3))
+    trainer.rates = []
+    fit = trainer.fit()
+    assert trainer.config.lr_decay == 1.0
+    assert {r for step in trainer.rates for r in step} == {3e-3}
+    assert [r['lr'] for r in fit['epochs']] == [3e-3] * 3
+
+
+@pytest.mark.parametrize('decay', [0.0, -0.5, 1.5, float('nan'), True, '0.9'])
+def test_lr_decay_out_of_range_is_refused(synthetic, tmp_path, decay):
+    with pytest.raises(ValueError, match='lr_decay must be a number in'):
+        Trainer(make_model(synthetic), synthetic,
+                config(tmp_path, 1, lr_decay=decay)).fit()
+    assert not os.listdir(tmp_path)  # Refused before anything is written.
 
 
 def test_a_checkpoint_of_another_model_is_refused(synthetic, tmp_path):
