@@ -23,7 +23,8 @@ the grid for every trial, for instance a switch of the authors' code:
 ``--grid NAME=V1,V2,...`` searches other values of a setting, or a setting
 outside the paper's grid, such as the objective and the number of
 negatives (``--grid loss=hinge,hardest num_negatives=1,32``; settings may
-also be fixed: ``--fix num_negatives=32``), and ``--select-by ndcg@10``
+also be fixed: ``--fix num_negatives=32``) or the learning rate's decay per
+epoch (``--grid lr_decay=0.9,1``), and ``--select-by ndcg@10``
 keeps each trial's best epoch by validation NDCG@10 rather than by the
 validation loss (which differs between objectives).
 
