@@ -331,8 +331,8 @@ def _run(exp: Experiment, dataset, data, arguments: Dict,
     return results
 
 
-GRADIENT_KEYS = ('lr', 'lr_decay', 'num_negatives', 'share_negatives', 'batch_size',
-                 'epochs', 'patience', 'select_by', 'eval_every')
+GRADIENT_KEYS = ('lr', 'lr_decay', 'num_negatives', 'share_negatives',
+                 'batch_size', 'epochs', 'patience', 'select_by', 'eval_every')
 r"""Keys of ``results.json``'s ``hyperparameters`` that belong to training
 by gradient (:class:`TrainConfig` fields), recorded for such models only."""
 TRAINING_KEYS = (*GRADIENT_KEYS, 'valid_users', 'eval_users')

@@ -713,8 +713,8 @@ class Trainer:
         settings.update({f'shape of {k}': list(v.shape)
                          for k, v in model.state_dict().items()})
         settings.update({k: getattr(cfg, k) for k in (
-            'lr', 'lr_decay', 'optimizer', 'batch_size', 'seed', 'select_by', 'eval_every',
-            'eval_users', 'num_workers')})
+            'lr', 'lr_decay', 'optimizer', 'batch_size', 'seed', 'select_by',
+            'eval_every', 'eval_users', 'num_workers')})
         if cfg.num_neighbors is not None:
             settings['num_neighbors'] = list(cfg.num_neighbors)
         settings['num_negatives'] = cfg.num_negatives
