@@ -58,6 +58,8 @@ def results_of(folder):
 BAD_TRAIN_FLAGS = [
     ('--epochs', '0'), ('--epochs', '-3'), ('--batch-size', '0'),
     ('--lr', '0'), ('--lr', '-0.1'), ('--lr', 'nan'), ('--lr', 'inf'),
+    ('--lr-decay', '0'), ('--lr-decay', '-0.5'), ('--lr-decay', 'nan'),
+    ('--lr-decay', 'inf'), ('--lr-decay', '1.5'),
     ('--margin', '0'), ('--dim', '0'), ('--num-memories', '0'),
     ('--max-history', '-2'), ('--patience', '0'), ('--eval-every', '-1'),
     ('--eval-users', '0'), ('--ks', '0'), ('--cohorts', '-1'),

@@ -136,6 +136,10 @@ def test_tune_fixes_arguments_outside_the_grid(tmp_path, capsys):
     ('cml', ['--grid', 'num_negatives=4,1', '--fix', 'share_negatives=true'],
      "'num_negatives': 1, 'share_negatives': True}: share_negatives=True "
      'needs num_negatives of at least 2, not num_negatives=1'),
+    # A rate that grows, and a setting of training for a closed-form model:
+    ('cml', ['--grid', 'lr_decay=0.9,0'], 'lr_decay: must be between 0 and 1'),
+    ('cml', ['--fix', 'lr_decay=1.5'], 'lr_decay: must be between 0 and 1'),
+    ('als', ['--fix', 'lr_decay=0.9'], "takes no 'lr_decay'"),
     # A dimension of the grid is searched; one value of it goes to --grid:
     ('cml', ['--fix', 'lr=2e-3'], "--fix lr=2e-3: 'lr' is searched, not "
      'fixed (a dimension of the grid): give it one value with --grid '
@@ -255,3 +259,14 @@ def test_table2_cells_show_spread_only_over_several_seeds():
     text = table2.markdown(cells, [10], 'standard')
     assert '| Recall@10 | 20.00 +- 10.00 (2) | 25.00 (1) |' in text
     assert '| NDCG@10 | - | - |' in text
+
+
+def test_tune_searches_the_decay_of_the_learning_rate(tmp_path):
+    out = tmp_path / 'cml.json'
+    assert tune.main(['--dataset', 'synthetic', '--model', 'cml', '--epochs',
+                      '2', '--trials', '2', '--grid', 'lr_decay=1,0.5',
+                      'lr=1e-2', 'margin=0.5', '--output', str(out)]) == 0
+    searched = json.loads(out.read_text())
+    tried = {t['hyperparameters']['lr_decay']: t for t in searched['trials']}
+    assert sorted(tried) == [0.5, 1.0]
+    assert tried[0.5]['valid'] != tried[1.0]['valid']  # Trained otherwise.

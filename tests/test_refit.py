@@ -324,21 +324,30 @@ def test_als_refits_on_train_and_validation(synthetic, tmp_path):
 
 def test_a_decaying_rate_carries_into_the_refit_and_the_record(
         tmp_path, capsys):
-    # The refit's epoch e trains at the selection run's rate of epoch e,
-    # and run.json gives a resumed run the same decay.
+    # The refit's epoch e trains at the selection run's rate of epoch e;
+    # run.json gives a resumed run the same decay, and refuses another.
     out = tmp_path / 'decay'
-    assert cli.main([*ARGS, '--lr-decay', '0.5', '--refit',
-                     '--output-dir', str(out)]) == 0
+    args = [*ARGS, '--epochs', '5', '--lr', '0.5', '--lr-decay', '0.9',
+            '--refit', '--output-dir', str(out)]
+    assert cli.main(args) == 0
     results = json.loads((out / 'results.json').read_text())
-    assert results['hyperparameters']['lr_decay'] == 0.5
+    assert results['hyperparameters']['lr_decay'] == 0.9
     rates = [r['lr'] for r in results['epochs']]
-    assert rates == [0.2, 0.1, 0.05, 0.025]
+    assert rates == pytest.approx([0.5 * 0.9 ** e for e in range(5)],
+                                  rel=1e-15)
     best = results['best_epoch']
+    assert best == 4  # The validation loss turns up at epoch 5.
     assert [r['lr'] for r in results['refit']['records']] == rates[:best]
     record = json.loads((out / 'run.json').read_text())
     resumed = Experiment.from_record(record)
-    assert resumed.train.lr_decay == 0.5
-    assert resumed.settings()['lr_decay'] == 0.5
+    assert resumed.train.lr_decay == 0.9
+    assert resumed.settings()['lr_decay'] == 0.9
+    code = cli.main(['train', '--resume', '--output-dir', str(out),
+                     '--lr-decay', '0.5', '--quiet'])
+    one_error(capsys, code, '--lr-decay', '0.9', '0.5')
+    # The refit model loads and ranks as it was tested.
+    assert cli.main(['evaluate', str(out), '--quiet']) == 0
+    assert f"{results['test']['ndcg@10']:.4f}" in capsys.readouterr().out
 
 
 def test_cli_refuses_a_rate_that_grows(tmp_path, capsys):

@@ -175,8 +175,7 @@ def add_arguments(parser: ArgumentParser):
                        default=None, metavar='GAMMA',
                        help='multiply the learning rate by GAMMA after every '
                        'epoch: epoch e trains at lr * GAMMA^(e-1), a refit '
-                       "too (default: the preset's; 1, constant, as the "
-                       'paper)')
+                       'too (default: 1, constant, as the paper)')
     train.add_argument('--optimizer', choices=OPTIMIZERS, default=None,
                        help="adam: Adam over whole tables, every row clipped "
                        "(the paper's); sparse_adam: Adam on the embedding "

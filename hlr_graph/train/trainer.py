@@ -66,12 +66,12 @@ class TrainConfig:
         lr (float): Adam's learning rate, :math:`\eta`. (default: ``1e-3``)
         lr_decay (float): The learning rate's factor per epoch,
             :math:`\gamma \in (0, 1]`: epoch :math:`e` (from ``1``) trains
-            with :math:`\eta \gamma^{e - 1}`, as
+            with :math:`\eta \gamma^{e - 1}`, the closed form of
             :class:`torch.optim.lr_scheduler.ExponentialLR` stepped after
-            every epoch, but computed from the epoch's number, so that a
-            resumed run and a refit for :math:`E^*` epochs follow the
-            selection run's rates. The paper trains at a constant rate.
-            (default: ``1.0``, constant)
+            every epoch (equal to it up to rounding), computed from the
+            epoch's number, so that a resumed run and a refit for
+            :math:`E^*` epochs follow the selection run's rates. The paper
+            trains at a constant rate. (default: ``1.0``, constant)
         optimizer (str): ``'adam'``: Adam over every parameter, the whole
             of each table at every step, then every row clipped (the
             paper's training, exactly). ``'sparse_adam'``: the model's
@@ -308,11 +308,12 @@ def epoch_lr(lr: float, lr_decay: float, epoch: int) -> float:
 
 
 def check_lr_decay(lr_decay: float):
-    r"""Raises :class:`ValueError` unless :obj:`lr_decay` is a number in
-    :math:`(0, 1]` (:attr:`TrainConfig.lr_decay`)."""
+    r"""Raises :class:`ValueError` unless :obj:`lr_decay` is a Python
+    ``float`` (or ``int``) in :math:`(0, 1]` (:attr:`TrainConfig.lr_decay`;
+    it goes into checkpoints and ``run.json`` as it is)."""
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) \
             or not 0.0 < lr_decay <= 1.0:
-        raise ValueError(f'lr_decay must be a number in (0, 1], got '
+        raise ValueError(f'lr_decay must be a float in (0, 1], got '
                          f'{lr_decay!r}')
 
 
@@ -589,6 +590,9 @@ class Trainer:
                 'num_negatives': cfg.num_negatives,
                 'share_negatives': False, **state['settings']}, settings)
             done, records = state['epoch'], state['records']
+            for record in records:  # Written before records had a rate.
+                record.setdefault('lr', epoch_lr(cfg.lr, cfg.lr_decay,
+                                                 record['epoch']))
             if done > cfg.epochs:
                 raise ValueError(
                     f'cannot resume from {cfg.checkpoint}: it has '
