@@ -137,8 +137,14 @@ def test_tune_fixes_arguments_outside_the_grid(tmp_path, capsys):
      "'num_negatives': 1, 'share_negatives': True}: share_negatives=True "
      'needs num_negatives of at least 2, not num_negatives=1'),
     # A rate that grows, and a setting of training for a closed-form model:
-    ('cml', ['--grid', 'lr_decay=0.9,0'], 'lr_decay: must be between 0 and 1'),
-    ('cml', ['--fix', 'lr_decay=1.5'], 'lr_decay: must be between 0 and 1'),
+    ('cml', ['--grid', 'lr_decay=0.9,0'], 'lr_decay: must be > 0 and <= 1'),
+    ('cml', ['--fix', 'lr_decay=1.5'], 'lr_decay: must be > 0 and <= 1'),
+    # A name given twice would keep only its last values:
+    ('cml', ['--grid', 'lr_decay=0.5', 'lr_decay=0.9'],
+     "--grid lr_decay=0.9: 'lr_decay' is given twice; give its values once: "
+     '--grid lr_decay=V1,V2'),
+    ('cml', ['--fix', 'max_norm=0.5', 'max_norm=0.9'],
+     "--fix max_norm=0.9: 'max_norm' is given twice"),
     ('als', ['--fix', 'lr_decay=0.9'], "takes no 'lr_decay'"),
     # A dimension of the grid is searched; one value of it goes to --grid:
     ('cml', ['--fix', 'lr=2e-3'], "--fix lr=2e-3: 'lr' is searched, not "

@@ -288,9 +288,9 @@ def test_a_constant_rate_is_lr_itself_at_every_step(synthetic, tmp_path):
 
 
 @pytest.mark.parametrize('decay', [0.0, -0.5, 1.5, float('nan'), True, '0.9',
-                                   np.float32(0.9)])
+                                   np.float32(0.9), np.float64(0.9)])
 def test_lr_decay_out_of_range_is_refused(synthetic, tmp_path, decay):
-    with pytest.raises(ValueError, match='lr_decay must be a float in'):
+    with pytest.raises(ValueError, match='lr_decay must be a Python float in'):
         Trainer(make_model(synthetic), synthetic,
                 config(tmp_path, 1, lr_decay=decay)).fit()
     assert not os.listdir(tmp_path)  # Refused before anything is written.

@@ -173,9 +173,10 @@ def add_arguments(parser: ArgumentParser):
                        "data set and model)")
     train.add_argument('--lr-decay', type=number(0, 1, open_low=True),
                        default=None, metavar='GAMMA',
-                       help='multiply the learning rate by GAMMA after every '
-                       'epoch: epoch e trains at lr * GAMMA^(e-1), a refit '
-                       'too (default: 1, constant, as the paper)')
+                       help='for models trained by gradient: multiply the '
+                       'learning rate by GAMMA in (0, 1] after every epoch: '
+                       'epoch e trains at lr * GAMMA^(e-1), a refit too '
+                       '(default: 1, constant, as the paper)')
     train.add_argument('--optimizer', choices=OPTIMIZERS, default=None,
                        help="adam: Adam over whole tables, every row clipped "
                        "(the paper's); sparse_adam: Adam on the embedding "

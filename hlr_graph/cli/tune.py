@@ -211,6 +211,7 @@ def _pairs(flag: str, model: str, pairs: List[str]):
     r"""``(pair, name, value text)`` of ``NAME=VALUE`` pairs that name a
     setting of :obj:`model` (:func:`~hlr_graph.models.registry.
     setting_names`)."""
+    seen = set()
     for pair in pairs:
         name, sep, value = pair.partition('=')
         if not sep or not value:
@@ -218,6 +219,12 @@ def _pairs(flag: str, model: str, pairs: List[str]):
         if name not in setting_names(model):
             raise UsageError(f"{flag} {pair}: model '{model}' takes no "
                              f"'{name}'")
+        if name in seen:  # The last would silently replace the first.
+            raise UsageError(f"{flag} {pair}: '{name}' is given twice; give "
+                             f'its values once: {flag} {name}=V1,V2'
+                             if flag == '--grid' else
+                             f"{flag} {pair}: '{name}' is given twice")
+        seen.add(name)
         yield pair, name, value
 
 

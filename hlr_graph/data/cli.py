@@ -131,7 +131,8 @@ def nonempty(what: str) -> Callable[[str], str]:
 
 def _range(low, high, open_low: bool) -> str:
     if low is not None and high is not None:
-        return f'between {low} and {high}'
+        return (f'> {low} and <= {high}' if open_low else
+                f'between {low} and {high}')
     if low is not None:
         return f'{">" if open_low else ">="} {low}'
     return f'<= {high}'

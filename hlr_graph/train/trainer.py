@@ -310,10 +310,10 @@ def epoch_lr(lr: float, lr_decay: float, epoch: int) -> float:
 def check_lr_decay(lr_decay: float):
     r"""Raises :class:`ValueError` unless :obj:`lr_decay` is a Python
     ``float`` (or ``int``) in :math:`(0, 1]` (:attr:`TrainConfig.lr_decay`;
-    it goes into checkpoints and ``run.json`` as it is)."""
-    if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) \
-            or not 0.0 < lr_decay <= 1.0:
-        raise ValueError(f'lr_decay must be a float in (0, 1], got '
+    it goes into checkpoints, which load with ``weights_only=True``, and
+    ``run.json`` as it is: a numpy scalar is refused)."""
+    if type(lr_decay) not in (int, float) or not 0.0 < lr_decay <= 1.0:
+        raise ValueError(f'lr_decay must be a Python float in (0, 1], got '
                          f'{lr_decay!r}')
 
 
