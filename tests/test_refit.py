@@ -2,6 +2,7 @@ r"""``--refit``: the number of epochs chosen on the validation split, the
 model retrained on training + validation interactions for exactly that
 many, the test measured once."""
 import json
+import re
 
 import pytest
 import torch
@@ -358,3 +359,18 @@ def test_cli_refuses_a_rate_that_grows(tmp_path, capsys):
                      '--quiet', '--output-dir', str(tmp_path / 'y')])
     one_error(capsys, code, '--lr-decay')
     assert not (tmp_path / 'x').exists() and not (tmp_path / 'y').exists()
+
+
+@pytest.mark.parametrize('model,settings', [
+    ('als', {'lr_decay': 0.9}), ('popular', {'lr': 1e-3}),
+    ('cml', {'regularization': 1.0})])
+def test_a_setting_the_model_does_not_take_is_refused(tmp_path, model,
+                                                      settings):
+    # From Python as on the command line, before the data loads: a
+    # closed-form fit would ignore a learning rate.
+    out = tmp_path / 'run'
+    with pytest.raises(ValueError, match=re.escape(
+            f"model '{model}' takes no {sorted(settings)}")):
+        run_experiment(Experiment(model=model, hyperparameters=settings,
+                                  output_dir=str(out)))
+    assert not out.exists()

@@ -30,6 +30,7 @@ from hlr_graph.data.registry import DATASETS, load_dataset, loaded_name
 from hlr_graph.evaluation.evaluator import Evaluator
 from hlr_graph.models.base import Recommender
 from hlr_graph.models.registry import (
+    MODELS,
     TRAINING_SETTINGS,
     build_model,
     default_hyperparameters,
@@ -214,8 +215,10 @@ def run_experiment(exp: Experiment) -> Dict:
 
     Raises:
         ValueError: A split of the data set is empty, (resuming) the
-            data changed since the run, or :attr:`~Experiment.refit` without
-            :attr:`~Experiment.test` or with distributed training.
+            data changed since the run, :attr:`~Experiment.refit` without
+            :attr:`~Experiment.test` or with distributed training, or
+            :attr:`~Experiment.hyperparameters` name a setting the model
+            does not take (``lr`` for one fitted in closed form).
     """
     out = exp.output_dir
     if exp.resume and not out:
@@ -226,6 +229,10 @@ def run_experiment(exp: Experiment) -> Dict:
     if exp.refit and exp.train.distributed:
         raise ValueError('refit does not train distributed (yet): train in '
                          'one process')
+    unknown = (set(exp.hyperparameters) - setting_names(exp.model)
+               if exp.model in MODELS else ())
+    if unknown:  # lr or lr_decay for a model fitted in closed form.
+        raise ValueError(f"model '{exp.model}' takes no {sorted(unknown)}")
     many = exp.train.distributed
     if many:
         distributed.init()
