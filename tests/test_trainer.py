@@ -492,3 +492,10 @@ def test_epoch_lines_and_quiet(synthetic, capsys):
     Trainer(make_model(synthetic), synthetic,
             TrainConfig(epochs=2, batch_size=500, log=False)).fit()
     assert capsys.readouterr() == ('', '')
+    # A decaying rate is shown, with and without validation:
+    for validate in (True, False):
+        Trainer(make_model(synthetic), synthetic, TrainConfig(
+            epochs=2, batch_size=500, progress=False, lr=0.01, lr_decay=0.5,
+            validate=validate)).fit()
+        assert [line[:22] for line in capsys.readouterr().out.splitlines()
+                ] == ['epoch   1/2  lr 0.01  ', 'epoch   2/2  lr 0.005 ']

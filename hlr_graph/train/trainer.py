@@ -666,10 +666,11 @@ class Trainer:
                     'seconds': seconds + time.perf_counter() - start,
                     'rng': rng,
                 }, cfg.checkpoint)
+            rate = f'  lr {lr:.3g}' if cfg.lr_decay != 1.0 else ''
             write(_summary(record, cfg.epochs, best_epoch,
-                           -best if by_loss else best, cfg.select_by)
+                           -best if by_loss else best, cfg.select_by, rate)
                   if validate else
-                  f"epoch {epoch:>3}/{cfg.epochs}  train "
+                  f"epoch {epoch:>3}/{cfg.epochs}{rate}  train "
                   f"{train_loss:.4f}  (no validation: the last epoch is "
                   f"kept)  {record['seconds']:.1f}s", self._log)
             if self._patience_ran_out(epoch, best_epoch):
@@ -858,12 +859,12 @@ def set_rng_state(state: Dict, loader: Optional[TripletLoader] = None):
 
 
 def _summary(record: Dict, epochs: int, best_epoch: int, best: float,
-             select_by: str) -> str:
+             select_by: str, rate: str = '') -> str:
     extra = ''.join(f'  {k[6:]} {v:.4f}' for k, v in record.items()
                     if k.startswith('valid_') and k != 'valid_loss')
     kept = (f'{best:.4f} (epoch {best_epoch})' if best_epoch else
             'not measured yet')
-    return (f"epoch {record['epoch']:>3}/{epochs}  train "
+    return (f"epoch {record['epoch']:>3}/{epochs}{rate}  train "
             f"{record['train_loss']:.4f}"
             f"  valid {record['valid_loss']:.4f}{extra}  best {select_by} "
             f"{kept}  {record['seconds']:.1f}s")
