@@ -220,10 +220,9 @@ def _pairs(flag: str, model: str, pairs: List[str]):
             raise UsageError(f"{flag} {pair}: model '{model}' takes no "
                              f"'{name}'")
         if name in seen:  # The last would silently replace the first.
-            raise UsageError(f"{flag} {pair}: '{name}' is given twice; give "
-                             f'its values once: {flag} {name}=V1,V2'
-                             if flag == '--grid' else
-                             f"{flag} {pair}: '{name}' is given twice")
+            hint = (f'; give its values once: {flag} {name}=V1,V2'
+                    if flag == '--grid' else '')
+            raise UsageError(f"{flag} {pair}: '{name}' is given twice{hint}")
         seen.add(name)
         yield pair, name, value
 

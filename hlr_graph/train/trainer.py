@@ -304,7 +304,7 @@ def epoch_lr(lr: float, lr_decay: float, epoch: int) -> float:
     r"""The learning rate of epoch :obj:`epoch` (from ``1``) under
     :attr:`TrainConfig.lr_decay`: :math:`\eta \gamma^{e - 1}` (exactly
     :obj:`lr` at a constant rate)."""
-    return lr * lr_decay ** (epoch - 1) if lr_decay != 1.0 else lr
+    return lr * lr_decay ** (epoch - 1)  # 1.0 ** n * lr is lr, bit for bit.
 
 
 def check_lr_decay(lr_decay: float):
