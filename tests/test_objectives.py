@@ -396,6 +396,24 @@ def test_a_flag_beats_the_preset_and_the_run_records_it(tmp_path,
     one_error(capsys, code, '--preset paper', "the run's best")
 
 
+def test_a_presets_lr_decay_sets_the_rates_and_a_flag_beats_it(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, 'BEST', {registry.GENERIC: {
+        'cml': dict(lr=0.02, lr_decay=0.5)}})
+    rates = {}
+    for name, flags in (('preset', []), ('flag', ['--lr-decay', '1'])):
+        out = tmp_path / name
+        assert cli.main(['train', '--dataset', 'synthetic', '--epochs', '3',
+                         '--preset', 'best', '--quiet', *flags,
+                         '--output-dir', str(out)]) == 0
+        results = json.loads((out / 'results.json').read_text())
+        rates[name] = [epoch['lr'] for epoch in results['epochs']]
+        assert results['hyperparameters']['lr_decay'] == (
+            0.5 if name == 'preset' else 1.0)
+    assert rates == {'preset': [0.02, 0.01, 0.005],
+                     'flag': [0.02, 0.02, 0.02]}
+
+
 def test_with_flags_drops_the_ccl_weight_with_another_loss():
     preset = dict(loss='ccl', negative_weight=32.0, margin=1.0, lr=1e-3)
     assert registry.with_flags(preset, {'lr': 2e-3}) == {**preset,
