@@ -414,6 +414,27 @@ def test_a_presets_lr_decay_sets_the_rates_and_a_flag_beats_it(
                      'flag': [0.02, 0.02, 0.02]}
 
 
+@pytest.mark.parametrize('dataset,model,rate', [
+    # Yelp's validation chose 0.95 for CML and HLR; HLR++ follows HLR:
+    ('yelp', 'cml', 0.95), ('yelp-stars', 'hlr', 0.95),
+    ('yelp', 'hlrpp', 0.95),
+    # Only where a search compared rates; elsewhere Adam's constant rate:
+    ('yelp', 'adacml', 1.0), ('yelp', 'lrml', 1.0), ('ml-100k', 'hlr', 1.0),
+    ('lastfm', 'cml', 1.0), ('synthetic', 'hlr', 1.0),
+])
+def test_the_best_preset_decays_the_rate_where_validation_chose_it(
+        dataset, model, rate):
+    def lr_decay(**options):  # What the run trains with (TrainConfig's
+        # default where the settings name none).
+        settings = Experiment(dataset=dataset, model=model,
+                              **options).settings(dataset)
+        return settings.get('lr_decay', TrainConfig().lr_decay)
+
+    assert lr_decay(preset='best') == rate
+    assert lr_decay(preset='best', hyperparameters={'lr_decay': 1.0}) == 1.0
+    assert lr_decay(preset='paper') == 1.0
+
+
 def test_with_flags_drops_the_ccl_weight_with_another_loss():
     preset = dict(loss='ccl', negative_weight=32.0, margin=1.0, lr=1e-3)
     assert registry.with_flags(preset, {'lr': 2e-3}) == {**preset,

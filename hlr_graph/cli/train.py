@@ -176,7 +176,8 @@ def add_arguments(parser: ArgumentParser):
                        help='for models trained by gradient: multiply the '
                        'learning rate by GAMMA in (0, 1] after every epoch: '
                        'epoch e trains at lr * GAMMA^(e-1), a refit too '
-                       '(default: 1, constant, as the paper)')
+                       "(default: the preset's setting for this data set "
+                       'and model; 1, constant, as the paper, in paper)')
     train.add_argument('--optimizer', choices=OPTIMIZERS, default=None,
                        help="adam: Adam over whole tables, every row clipped "
                        "(the paper's); sparse_adam: Adam on the embedding "
