@@ -424,8 +424,9 @@ def test_a_presets_lr_decay_sets_the_rates_and_a_flag_beats_it(
 ])
 def test_the_best_preset_decays_the_rate_where_validation_chose_it(
         dataset, model, rate):
-    def lr_decay(**options):  # What the run trains with (TrainConfig's
-        # default where the settings name none).
+    def lr_decay(**options):
+        r"""The rate the run trains with: TrainConfig's default where
+        the settings name none."""
         settings = Experiment(dataset=dataset, model=model,
                               **options).settings(dataset)
         return settings.get('lr_decay', TrainConfig().lr_decay)
