@@ -118,10 +118,9 @@ _MANY_NEGATIVES = dict(loss='hinge', num_negatives=32, lr=2e-3, margin=1.0)
 _HARD_NEGATIVES = dict(loss='hardest', num_negatives=32, lr=1e-3, margin=0.5)
 _CONTRASTIVE = dict(loss='ccl', num_negatives=32, lr=1e-3, margin=1.0,
                     negative_weight=32.0)
-_SHARED_CONTRASTIVE = {**_CONTRASTIVE, 'num_negatives': 4096,
-                       'share_negatives': True, 'margin': 0.5,
-                       'negative_weight': 64.0}
-_YELP_CONTRASTIVE = {**_SHARED_CONTRASTIVE, 'lr_decay': 0.95}
+_YELP_CONTRASTIVE = {**_CONTRASTIVE, 'num_negatives': 4096,
+                     'share_negatives': True, 'margin': 0.5,
+                     'negative_weight': 64.0, 'lr_decay': 0.95}
 _ALS = dict(regularization=30.0, alpha=5.0)
 _HLR = dict(**_MANY_NEGATIVES, num_memories=20, max_history=20,
             history_sampling='unpop', user_slot=False, copy=True,
